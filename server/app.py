@@ -1,0 +1,63 @@
+"""The one place that wires the API: settings, lifespans, controllers, errors and OpenAPI."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from litestar import Litestar, Response, Router
+from litestar.datastructures import State
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import ScalarRenderPlugin
+from piccolo.engine import engine_finder
+
+from server import settings as settings_module
+from server.ops.controller import OpsController
+from server.platform import cache, database, logs
+from server.platform.storage import Storage
+from server.web.problems import HANDLERS, problem
+
+
+@asynccontextmanager
+async def dependencies(app: Litestar) -> AsyncIterator[None]:
+    """Open Postgres, Valkey and S3 once per process; a missing one stops start-up with its reason."""
+    settings = app.state.settings
+    engine = engine_finder()
+    # Half the server's connections are shared by the API workers; the rest serve the worker and operators.
+    pool_size = max(4, settings.config.postgres.max_connections // (2 * settings.api_workers()))
+    await database.open_pool(engine, max_size=pool_size)
+    valkey = cache.client_for(settings)
+    storage = Storage(settings)
+    try:
+        await cache.ping(valkey)
+        await storage.ping()
+        app.state.update(db=engine, valkey=valkey, storage=storage)
+        yield
+    finally:
+        await valkey.aclose()
+        await database.close_pool(engine)
+
+
+def _problem_404(response: Response) -> Response:
+    """The schema router answers unknown /api/<name> paths itself, in HTML; keep the one error shape."""
+    return problem(404, "Not Found") if response.status_code == 404 else response
+
+
+def create_app() -> Litestar:
+    settings = settings_module.current()
+    logs.configure(settings.config.logging.level)
+    return Litestar(
+        route_handlers=[OpsController],
+        lifespan=[dependencies],
+        exception_handlers=HANDLERS,
+        state=State({"settings": settings}),
+        openapi_config=OpenAPIConfig(
+            title="Harvest API",
+            version="1",
+            path="/api",
+            render_plugins=[ScalarRenderPlugin(path="/docs")],
+            openapi_router=Router("/api", route_handlers=[], include_in_schema=False, after_request=_problem_404),
+        ),
+        request_max_body_size=settings.config.server.max_body_mb * 1024 * 1024,
+        debug=False,
+    )

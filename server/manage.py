@@ -1,0 +1,158 @@
+"""The server's management entry points, run by harvestctl and Ansible as ``python -m server.manage VERB``.
+
+Each verb prints one JSON document on stdout. A failure prints one line on stderr and exits 2 (bad
+configuration) or 1 (anything else), so the caller can show it as it is.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from server import settings as settings_module
+from server.settings import ConfigError, Settings
+
+DEFAULTS = Path(__file__).resolve().parent.parent / "configs" / "harvest.toml"
+
+
+def _private_write(path: Path, text: str, owner: str | None = None) -> None:
+    """Write a file that is 0600 from its first byte, never briefly world-readable."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(text)
+    os.chmod(path, 0o600)
+    if owner:
+        shutil.chown(path, owner, owner)
+
+
+def init(root: str, owner: str | None) -> dict[str, Any]:
+    """Create harvest.toml (commented defaults) and secrets.toml when missing; validate both."""
+    layout = settings_module.Layout(root=root)
+    config_path, secrets_path = Path(layout.config_file), Path(layout.secrets_file)
+    created = []
+    if not config_path.exists():
+        config_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(DEFAULTS, config_path)
+        os.chmod(config_path, 0o644)
+        created.append(str(config_path))
+    settings_module.parse_config(config_path.read_bytes())
+    if not secrets_path.exists():
+        _private_write(secrets_path, settings_module.render_secrets(settings_module.new_secrets()), owner)
+        created.append(str(secrets_path))
+    settings_module.load(root)
+    return {"created": created}
+
+
+def describe(settings: Settings) -> dict[str, Any]:
+    """Everything a caller needs to know about this appliance, without a single secret."""
+    return {
+        "config": msgspec.to_builtins(settings.config),
+        "layout": settings.layout.as_dict(),
+        "apiWorkers": settings.api_workers(),
+        "publicUrl": settings.public_url(),
+        "embeddedStorage": settings.embedded_storage,
+        "buckets": [settings.bucket("originals"), settings.bucket("media")],
+    }
+
+
+def ansible_vars(settings: Settings, target: Path) -> dict[str, Any]:
+    """Write the playbook's variables (config, layout and secrets) to a 0600 file for ``-e @file``."""
+    values = describe(settings) | {"secrets": msgspec.to_builtins(settings.secrets)}
+    _private_write(target, json.dumps({"harvest": values}))
+    return {"written": str(target)}
+
+
+async def _with_engine(work):  # type: ignore[no-untyped-def]
+    from piccolo.engine import engine_finder
+
+    engine = engine_finder()
+    await engine.start_connection_pool(min_size=1, max_size=2)
+    try:
+        # Piccolo prints progress; keep stdout for the one JSON answer.
+        with contextlib.redirect_stdout(sys.stderr):
+            return await work()
+    finally:
+        await engine.close_connection_pool()
+
+
+async def migrations_status() -> dict[str, Any]:
+    from piccolo.apps.migrations.commands.check import CheckMigrationManager
+
+    statuses = await CheckMigrationManager(app_name="all").get_migration_statuses()
+    items = [
+        {"app": s.app_name, "id": s.migration_id, "description": s.description, "applied": bool(s.has_ran)}
+        for s in statuses
+    ]
+    return {"migrations": items, "pending": sum(not i["applied"] for i in items)}
+
+
+async def migrate() -> dict[str, Any]:
+    from piccolo.apps.migrations.commands.forwards import run_forwards
+
+    before = await migrations_status()
+    result = await run_forwards(app_name="all")
+    if not result.success:
+        raise RuntimeError(f"migration failed: {result.message}")
+    after = await migrations_status()
+    return {"applied": before["pending"] - after["pending"], "pending": after["pending"]}
+
+
+def storage_init(settings: Settings) -> dict[str, Any]:
+    from server.platform.storage import Storage
+
+    return {"created": Storage(settings).ensure_buckets()}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server.manage")
+    parser.add_argument("--root", default=os.environ.get("HARVEST_ROOT", "/"))
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    init_parser = verbs.add_parser("init", help="create missing harvest.toml and secrets.toml, then validate")
+    init_parser.add_argument("--owner", help="system user that owns secrets.toml")
+    verbs.add_parser("validate", help="validate harvest.toml and secrets.toml")
+    verbs.add_parser("describe", help="resolved configuration and paths, without secrets")
+    vars_parser = verbs.add_parser("ansible-vars", help="write the playbook variables to a 0600 file")
+    vars_parser.add_argument("target", type=Path)
+    verbs.add_parser("migrate", help="apply pending database migrations")
+    verbs.add_parser("db-status", help="applied and pending migrations")
+    verbs.add_parser("storage-init", help="create missing buckets on the object store")
+    args = parser.parse_args(argv)
+    os.environ["HARVEST_ROOT"] = args.root
+    try:
+        if args.verb == "init":
+            result = init(args.root, args.owner)
+        else:
+            settings = settings_module.current()
+            if args.verb == "validate":
+                result = {"valid": True}
+            elif args.verb == "describe":
+                result = describe(settings)
+            elif args.verb == "ansible-vars":
+                result = ansible_vars(settings, args.target)
+            elif args.verb == "storage-init":
+                result = storage_init(settings)
+            else:
+                work = migrate if args.verb == "migrate" else migrations_status
+                result = asyncio.run(_with_engine(work))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except Exception as exc:  # noqa: BLE001 - one line for the operator; the caller adds the hint
+        print(f"{type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""The job queue: Valkey Streams read by one consumer group.
+
+    enqueue ──XADD──► harvest:jobs ──XREADGROUP──► worker ──ok──► XACK + XDEL
+                          ▲   ▲                       │
+                          │   └── XAUTOCLAIM ◄────────┤ worker died holding it (idle > claim_idle)
+                          │                           │ handler failed
+                harvest:jobs:delayed ◄── ZADD (backoff) ┤ attempts left
+                                                      └► harvest:jobs:dead (attempts used up, or no handler)
+
+Each move happens in one MULTI/EXEC or Lua call, so a job is never in two places nor in none. Delivery is
+at least once: a worker killed after its handler finished but before the ack runs that job again, so
+handlers are idempotent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from valkey.asyncio import Valkey
+from valkey.exceptions import ResponseError
+
+log = logging.getLogger("harvest.jobs")
+
+STREAM = "harvest:jobs"
+GROUP = "harvest-workers"
+DELAYED = "harvest:jobs:delayed"
+DEAD = "harvest:jobs:dead"
+
+# Moves due retries back onto the stream; atomic, so two workers never both move one.
+_RELEASE_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+for _, raw in ipairs(due) do
+  redis.call('ZREM', KEYS[1], raw)
+  local job = cjson.decode(raw)
+  redis.call('XADD', KEYS[2], '*', 'kind', job.kind, 'payload', job.payload, 'attempt', tostring(job.attempt))
+end
+return #due
+"""
+
+
+@dataclass(frozen=True)
+class Job:
+    id: str
+    kind: str
+    payload: dict[str, Any]
+    #: 1 on the first try; a retry or a reclaim from a dead worker counts up
+    attempt: int
+
+
+Handler = Callable[[Job], Awaitable[None]]
+
+
+class JobQueue:
+    """Producer side, plus the dead-letter view an operator uses."""
+
+    def __init__(self, valkey: Valkey) -> None:
+        self.valkey = valkey
+
+    async def enqueue(self, kind: str, payload: Mapping[str, Any]) -> str:
+        fields = {"kind": kind, "payload": json.dumps(payload), "attempt": "1"}
+        return await self.valkey.xadd(STREAM, fields)
+
+    async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
+        entries = await self.valkey.xrange(DEAD, count=limit)
+        return [{"id": entry_id} | fields for entry_id, fields in entries]
+
+    async def replay(self, dead_id: str) -> str | None:
+        """Put a dead-lettered job back on the queue with a fresh attempt count."""
+        entries = await self.valkey.xrange(DEAD, min=dead_id, max=dead_id)
+        if not entries:
+            return None
+        fields = entries[0][1]
+        async with self.valkey.pipeline(transaction=True) as pipe:
+            pipe.xadd(STREAM, {"kind": fields["kind"], "payload": fields["payload"], "attempt": "1"})
+            pipe.xdel(DEAD, dead_id)
+            new_id, _ = await pipe.execute()
+        return new_id
+
+
+class Worker:
+    """Consumer side: runs handlers by job kind, retries with exponential backoff, parks what keeps failing."""
+
+    def __init__(
+        self,
+        valkey: Valkey,
+        handlers: Mapping[str, Handler],
+        *,
+        consumer: str,
+        max_attempts: int = 5,
+        backoff_seconds: float = 2.0,
+        max_backoff_seconds: float = 600.0,
+        claim_idle_ms: int = 60_000,
+        block_ms: int = 1_000,
+        batch: int = 16,
+    ) -> None:
+        self.valkey = valkey
+        self.handlers = dict(handlers)
+        self.consumer = consumer
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.max_backoff_seconds = max_backoff_seconds
+        self.claim_idle_ms = claim_idle_ms
+        self.block_ms = block_ms
+        self.batch = batch
+        self._release_due = valkey.register_script(_RELEASE_DUE)
+
+    async def ensure_group(self) -> None:
+        try:
+            await self.valkey.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+
+    async def step(self) -> int:
+        """One round: release due retries, reclaim a dead worker's jobs, read new ones. Returns jobs run."""
+        await self._release_due(keys=[DELAYED, STREAM], args=[time.time(), self.batch])
+        _, claimed, _ = await self.valkey.xautoclaim(
+            STREAM, GROUP, self.consumer, min_idle_time=self.claim_idle_ms, start_id="0-0", count=self.batch
+        )
+        # A reclaimed job's last try died with its worker, so it counts as a used attempt.
+        jobs = [self._job(entry_id, fields, extra=1) for entry_id, fields in claimed if fields]
+        if not jobs:
+            read = await self.valkey.xreadgroup(
+                GROUP, self.consumer, {STREAM: ">"}, count=self.batch, block=self.block_ms
+            )
+            jobs = [self._job(entry_id, fields) for _, entries in read for entry_id, fields in entries]
+        for job in jobs:
+            await self._run(job)
+        return len(jobs)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.ensure_group()
+        log.info("worker started", extra={"consumer": self.consumer, "kinds": sorted(self.handlers)})
+        while not stop.is_set():
+            await self.step()
+
+    @staticmethod
+    def _job(entry_id: str, fields: dict[str, str], extra: int = 0) -> Job:
+        payload = json.loads(fields.get("payload") or "{}")
+        return Job(id=entry_id, kind=fields.get("kind", ""), payload=payload, attempt=int(fields["attempt"]) + extra)
+
+    async def _run(self, job: Job) -> None:
+        handler = self.handlers.get(job.kind)
+        if handler is None:
+            await self._settle(job, f"no handler for job kind {job.kind!r}", retry=False)
+            return
+        if job.attempt > self.max_attempts:
+            await self._settle(job, "attempts used up (worker died while running it)", retry=False)
+            return
+        try:
+            await handler(job)
+        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+            log.warning("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempt}, exc_info=exc)
+            await self._settle(job, f"{type(exc).__name__}: {exc}", retry=job.attempt < self.max_attempts)
+            return
+        async with self.valkey.pipeline(transaction=True) as pipe:
+            pipe.xack(STREAM, GROUP, job.id)
+            pipe.xdel(STREAM, job.id)
+            await pipe.execute()
+
+    def backoff(self, attempt: int) -> float:
+        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+
+    async def _settle(self, job: Job, error: str, *, retry: bool) -> None:
+        """Ack the failed try and, in the same transaction, schedule the retry or park the job."""
+        payload = json.dumps(job.payload)
+        async with self.valkey.pipeline(transaction=True) as pipe:
+            if retry:
+                member = json.dumps({"origin": job.id, "kind": job.kind, "payload": payload, "attempt": job.attempt + 1})
+                pipe.zadd(DELAYED, {member: time.time() + self.backoff(job.attempt)})
+            else:
+                pipe.xadd(
+                    DEAD,
+                    {"kind": job.kind, "payload": payload, "attempt": str(job.attempt), "error": error[:500], "origin": job.id},
+                )
+            pipe.xack(STREAM, GROUP, job.id)
+            pipe.xdel(STREAM, job.id)
+            await pipe.execute()

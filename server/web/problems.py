@@ -1,0 +1,70 @@
+"""Every error leaves the API as one shape: RFC 9457 problem details, never a stack trace."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import Any
+
+from litestar import Request, Response
+from litestar.exceptions import HTTPException, ValidationException
+
+from server.errors import HarvestError, RateLimited
+
+log = logging.getLogger("harvest.errors")
+MEDIA_TYPE = "application/problem+json"
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    slug: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
+) -> Response[dict[str, Any]]:
+    phrase = HTTPStatus(status).phrase
+    body: dict[str, Any] = {
+        "type": f"urn:harvest:problem:{slug or phrase.lower().replace(' ', '-')}",
+        "title": title or phrase,
+        "status": status,
+        "detail": detail,
+    }
+    if errors:
+        body["errors"] = errors
+    body.update(extensions)
+    return Response(body, status_code=status, media_type=MEDIA_TYPE, headers=headers)
+
+
+def _field_errors(extra: Any) -> list[dict[str, str]]:
+    items = extra if isinstance(extra, list) else []
+    found = []
+    for item in items:
+        if isinstance(item, dict):
+            found.append({"field": str(item.get("key") or "body"), "message": str(item.get("message", ""))})
+    return found
+
+
+def from_domain(_: Request[Any, Any, Any], exc: HarvestError) -> Response[dict[str, Any]]:
+    headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
+    errors = [{"field": e.field, "message": e.message} for e in exc.errors]
+    return problem(exc.status, str(exc), slug=exc.slug, title=exc.title, errors=errors, headers=headers)
+
+
+def from_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    if isinstance(exc, ValidationException):
+        errors = _field_errors(exc.extra)
+        named = ", ".join(e["field"] for e in errors)
+        detail = f"invalid value for {named}" if named else exc.detail
+        return problem(422 if errors else 400, detail, slug="invalid", errors=errors, headers=exc.headers)
+    return problem(exc.status_code, exc.detail, headers=exc.headers)
+
+
+def from_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.error("unhandled error", exc_info=exc, extra={"path": request.url.path, "method": request.method})
+    return problem(500, "Something went wrong on our side; it has been logged.")
+
+
+HANDLERS = {HarvestError: from_domain, HTTPException: from_http, Exception: from_unexpected}
