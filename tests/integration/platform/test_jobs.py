@@ -1,0 +1,136 @@
+"""The job runner against a real Valkey: delivery, retries with backoff, dead letters, reclaim."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+
+import pytest
+from valkey.asyncio import Valkey
+
+from server.platform.jobs import DEAD, DELAYED, GROUP, STREAM, Job, JobQueue, Worker
+
+
+@pytest.fixture
+async def queue(valkey: Valkey):
+    yield JobQueue(valkey)
+    await valkey.flushdb()
+
+
+def worker(valkey: Valkey, handlers, **options) -> Worker:
+    defaults = {"consumer": "test", "backoff_seconds": 0.05, "block_ms": 50, "claim_idle_ms": 60_000}
+    return Worker(valkey, handlers, **(defaults | options))
+
+
+async def drain(runner: Worker, until, rounds: int = 100) -> None:
+    await runner.ensure_group()
+    for _ in range(rounds):
+        await runner.step()
+        if await until():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("the queue did not settle")
+
+
+async def test_job_runs_once_and_leaves_nothing_pending(queue: JobQueue, valkey: Valkey):
+    seen: list[Job] = []
+
+    async def record(job: Job) -> None:
+        seen.append(job)
+
+    await queue.enqueue("test.record", {"n": 1})
+    runner = worker(valkey, {"test.record": record})
+    await drain(runner, lambda: asyncio.sleep(0, bool(seen)))
+    assert [(j.kind, j.payload, j.attempt) for j in seen] == [("test.record", {"n": 1}, 1)]
+    assert (await valkey.xpending(STREAM, GROUP))["pending"] == 0
+    assert await valkey.xlen(STREAM) == 0
+
+
+async def test_failing_job_is_retried_with_backoff_then_succeeds(queue: JobQueue, valkey: Valkey):
+    attempts: list[int] = []
+
+    async def flaky(job: Job) -> None:
+        attempts.append(job.attempt)
+        if job.attempt < 3:
+            raise ConnectionError("smtp relay refused")
+
+    await queue.enqueue("test.flaky", {})
+    runner = worker(valkey, {"test.flaky": flaky})
+    await drain(runner, lambda: asyncio.sleep(0, len(attempts) == 3))
+    assert attempts == [1, 2, 3]
+    assert await valkey.zcard(DELAYED) == 0
+    assert await valkey.xlen(DEAD) == 0
+    assert runner.backoff(1) < runner.backoff(2) < runner.backoff(3)
+
+
+async def test_job_that_keeps_failing_is_parked_in_dead_letters_and_can_be_replayed(queue: JobQueue, valkey: Valkey):
+    calls = Counter()
+
+    async def broken(job: Job) -> None:
+        calls[job.attempt] += 1
+        raise ValueError("bad payload")
+
+    await queue.enqueue("test.broken", {"id": "x"})
+    runner = worker(valkey, {"test.broken": broken}, max_attempts=3)
+    await drain(runner, lambda: valkey.xlen(DEAD))
+    assert sorted(calls) == [1, 2, 3]
+    [dead] = await queue.dead_letters()
+    assert dead["kind"] == "test.broken" and dead["attempt"] == "3" and "bad payload" in dead["error"]
+    assert await valkey.xlen(STREAM) == 0 and await valkey.zcard(DELAYED) == 0
+
+    await queue.replay(dead["id"])
+    assert await valkey.xlen(DEAD) == 0
+    fixed: list[Job] = []
+
+    async def repaired(job: Job) -> None:
+        fixed.append(job)
+
+    await drain(worker(valkey, {"test.broken": repaired}), lambda: asyncio.sleep(0, bool(fixed)))
+    assert fixed[0].payload == {"id": "x"} and fixed[0].attempt == 1
+
+
+async def test_job_without_a_handler_goes_straight_to_dead_letters(queue: JobQueue, valkey: Valkey):
+    await queue.enqueue("nobody.handles.this", {})
+    await drain(worker(valkey, {}), lambda: valkey.xlen(DEAD))
+    [dead] = await queue.dead_letters()
+    assert "no handler" in dead["error"]
+
+
+async def test_job_held_by_a_dead_worker_is_reclaimed_by_another(queue: JobQueue, valkey: Valkey):
+    done: list[Job] = []
+
+    async def record(job: Job) -> None:
+        done.append(job)
+
+    await queue.enqueue("test.record", {"n": 7})
+    survivor = worker(valkey, {"test.record": record}, consumer="survivor", claim_idle_ms=200)
+    await survivor.ensure_group()
+    # A worker reads the job and dies before acking it.
+    taken = await valkey.xreadgroup(GROUP, "crashed", {STREAM: ">"}, count=1)
+    assert taken and not done
+    await survivor.step()
+    assert not done, "a job is not taken from a worker that may still be running it"
+    await asyncio.sleep(0.3)
+    await drain(survivor, lambda: asyncio.sleep(0, bool(done)))
+    assert done[0].payload == {"n": 7} and done[0].attempt == 2
+    assert (await valkey.xpending(STREAM, GROUP))["pending"] == 0
+
+
+async def test_two_workers_share_the_queue_and_run_each_job_once(queue: JobQueue, valkey: Valkey):
+    seen = Counter()
+
+    async def record(job: Job) -> None:
+        seen[job.payload["n"]] += 1
+        await asyncio.sleep(0.001)
+
+    for n in range(200):
+        await queue.enqueue("test.record", {"n": n})
+    first = worker(valkey, {"test.record": record}, consumer="a", batch=5)
+    second = worker(valkey, {"test.record": record}, consumer="b", batch=5)
+    await first.ensure_group()
+
+    async def until_done() -> bool:
+        return len(seen) == 200
+
+    await asyncio.gather(drain(first, until_done, rounds=400), drain(second, until_done, rounds=400))
+    assert set(seen.values()) == {1}
