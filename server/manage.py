@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -53,9 +54,35 @@ def init(root: str, owner: str | None) -> dict[str, Any]:
     return {"created": created}
 
 
+def _host() -> dict[str, Any]:
+    """What the playbook sizes things by, read here so Ansible needs no fact gathering."""
+    meminfo = Path("/proc/meminfo").read_text()
+    kib = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemTotal:")))
+    release = dict(
+        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
+    )
+    return {
+        "memoryMb": kib // 1024,
+        "cpus": os.cpu_count() or 1,
+        "debianCodename": release.get("VERSION_CODENAME", "").strip('"'),
+    }
+
+
+def _release() -> str:
+    """A digest of the installed code: a new release changes it, and with it the API and worker programs."""
+    digest = hashlib.sha256()
+    top = Path(__file__).resolve().parent
+    for path in sorted(top.rglob("*.py")):
+        digest.update(path.relative_to(top).as_posix().encode())
+        digest.update(path.read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def describe(settings: Settings) -> dict[str, Any]:
     """Everything a caller needs to know about this appliance, without a single secret."""
     return {
+        "host": _host(),
+        "release": _release(),
         "config": msgspec.to_builtins(settings.config),
         "layout": settings.layout.as_dict(),
         "apiWorkers": settings.api_workers(),

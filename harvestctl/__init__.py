@@ -1,0 +1,1 @@
+"""harvestctl: the operator's one tool for a Harvest appliance."""

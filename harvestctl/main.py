@@ -1,0 +1,62 @@
+"""The root of harvestctl: global options, the verbs, and errors turned into exit codes."""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from harvestctl import output
+from harvestctl.appliance import Appliance
+from harvestctl.commands import config, db, doctor, stack
+from harvestctl.errors import CliError, Exit
+
+app = typer.Typer(
+    name="harvestctl",
+    help="Run a Harvest appliance: converge it, watch it, start and stop its services.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="print machine-readable JSON on stdout")] = False,
+    root: Annotated[str, typer.Option("--root", envvar="HARVEST_ROOT", help="the appliance's root folder")] = "/",
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="more detail in logs")] = False,
+) -> None:
+    ctx.obj = Appliance(root=os.path.abspath(root), out=output.Output(as_json), verbose=verbose)
+
+
+app.command()(stack.up)
+app.command()(stack.status)
+app.command()(stack.start)
+app.command()(stack.stop)
+app.command()(stack.restart)
+app.command()(stack.logs)
+app.command()(doctor.doctor)
+app.add_typer(config.app, name="config")
+app.add_typer(db.app, name="db")
+
+
+def run() -> None:
+    try:
+        app(standalone_mode=False)
+    except CliError as failure:
+        output.error(failure.message, failure.hint)
+        sys.exit(failure.code)
+    except typer.Abort:
+        output.error("aborted", "")
+        sys.exit(Exit.FAILED)
+    except KeyboardInterrupt:
+        sys.exit(130)
+    except Exception as failure:  # click's usage errors carry their own exit code and message
+        show = getattr(failure, "show", None)
+        if show is None:
+            raise
+        show()
+        sys.exit(getattr(failure, "exit_code", Exit.BAD_USAGE))
