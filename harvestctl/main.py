@@ -43,9 +43,19 @@ app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 
 
+def _json_anywhere(argv: list[str]) -> list[str]:
+    """Accept --json after the verb too (`harvestctl status --json`), as scripts tend to write it."""
+    head = argv[: argv.index("--")] if "--" in argv else argv
+    if "--json" not in head:
+        return argv
+    rest = list(argv)
+    rest.remove("--json")
+    return ["--json", *rest]
+
+
 def run() -> None:
     try:
-        app(standalone_mode=False)
+        app(args=_json_anywhere(sys.argv[1:]), standalone_mode=False)
     except CliError as failure:
         output.error(failure.message, failure.hint)
         sys.exit(failure.code)

@@ -1,6 +1,6 @@
 """The background job process: ``python -m server.worker``.
 
-Handlers are found, not listed: every ``server/<domain>/jobs.py`` exposes ``HANDLERS``, a mapping from
+Handlers are found, not listed: every ``server/<domain>/jobs.py`` that exposes ``HANDLERS``, a mapping from
 job kind to an async function taking a ``Job``.
 """
 
@@ -28,7 +28,8 @@ def discover_handlers() -> Mapping[str, Handler]:
     root = Path(__file__).parent
     for module in pkgutil.iter_modules([str(root)]):
         if module.ispkg and (root / module.name / "jobs.py").exists():
-            handlers.update(importlib.import_module(f"server.{module.name}.jobs").HANDLERS)
+            jobs = importlib.import_module(f"server.{module.name}.jobs")
+            handlers.update(getattr(jobs, "HANDLERS", {}))
     return handlers
 
 
