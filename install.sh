@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Installs a Harvest appliance on this host and starts it:
+#   sudo ./install.sh                 everything under /
+#   sudo ./install.sh --root DIR      everything under DIR (tests, or a second appliance beside the first)
+#   sudo ./install.sh --packages-only only the Debian packages the appliance runs on (the test command uses it)
+# Idempotent: run it again to upgrade the installed release; `harvestctl up` then restarts what changed.
+set -euo pipefail
+
+root=/
+packages_only=false
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+die() { printf 'install.sh: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf 'hint: %s\n' "$2" >&2; exit "${3:-1}"; }
+step() { printf '==> %s\n' "$1" >&2; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --root) [ $# -ge 2 ] || die "--root needs a folder" "./install.sh --root /srv/harvest" 64; root=$2; shift 2 ;;
+    --root=*) root=${1#--root=}; shift ;;
+    --packages-only) packages_only=true; shift ;;
+    -h|--help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    *) die "unknown option $1" "see ./install.sh --help" 64 ;;
+  esac
+done
+
+[ "$(id -u)" -eq 0 ] || die "must run as root" "sudo ./install.sh" 3
+
+# shellcheck disable=SC1091
+. /etc/os-release
+case "${ID:-}:${VERSION_ID:-}" in
+  debian:12|debian:13) ;;
+  *) die "unsupported system: ${PRETTY_NAME:-unknown}; Harvest runs on Debian 12 (bookworm) and 13 (trixie)" \
+         "install on a Debian 12 or 13 host" 2 ;;
+esac
+
+mkdir -p "$root"
+root=$(cd "$root" && pwd)
+
+export DEBIAN_FRONTEND=noninteractive
+step "Installing Debian packages"
+valkey_release=()
+if [ "$VERSION_CODENAME" = bookworm ]; then
+  # valkey-server reaches Debian 12 through backports only.
+  sources=/etc/apt/sources.list.d/bookworm-backports.sources
+  [ -f "$sources" ] || printf 'Types: deb\nURIs: http://deb.debian.org/debian\nSuites: bookworm-backports\nComponents: main\nSigned-By: /usr/share/keyrings/debian-archive-keyring.gpg\n' > "$sources"
+  valkey_release=(-t bookworm-backports)
+fi
+need_update=false
+lists_age=$(( $(date +%s) - $(stat -c %Y /var/lib/apt/lists 2>/dev/null || echo 0) ))
+[ "$lists_age" -gt 3600 ] && need_update=true
+if [ "$VERSION_CODENAME" = bookworm ] && ! compgen -G '/var/lib/apt/lists/*bookworm-backports*Packages*' >/dev/null; then
+  need_update=true
+fi
+if $need_update; then apt-get update -qq; fi
+apt-get install -y -qq --no-install-recommends \
+  python3 python3-venv python3-apt ca-certificates openssl \
+  postgresql-15 postgresql-contrib nginx >/dev/null
+apt-get install -y -qq --no-install-recommends "${valkey_release[@]}" valkey-server >/dev/null
+$packages_only && exit 0
+
+release=$root/opt/harvest/src
+venv=$root/opt/harvest/venv
+step "Installing the release into $root/opt/harvest"
+mkdir -p "$release"
+for part in harvestctl server playbooks configs migrations; do rm -rf "${release:?}/$part"; done
+tar -C "$here" --exclude='__pycache__' --exclude='*.pyc' \
+  -cf - harvestctl server playbooks configs migrations pyproject.toml README.md | tar -C "$release" -xf -
+[ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$release"
+"$venv/bin/python" -c 'import harvestctl, server' || die "the release did not install into $venv" "re-run ./install.sh; pip's output is above"
+
+step "Putting harvestctl on PATH"
+mkdir -p "$root/usr/local/bin"
+cat > "$root/usr/local/bin/harvestctl" <<WRAPPER
+#!/bin/sh
+# Managed by install.sh: this appliance's harvestctl.
+HARVEST_ROOT="$root" exec "$venv/bin/harvestctl" "\$@"
+WRAPPER
+chmod 0755 "$root/usr/local/bin/harvestctl"
+
+step "Converging the appliance (harvestctl up)"
+exec "$root/usr/local/bin/harvestctl" up

@@ -1,0 +1,231 @@
+"""A whole appliance installed by install.sh under a temp root, on free ports, checked as an operator would."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import ssl
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from minio import Minio
+from minio.error import S3Error
+
+from tests.services import free_port, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1800)]
+_TLS = ssl.create_default_context()
+_TLS.check_hostname = False
+_TLS.verify_mode = ssl.CERT_NONE
+
+
+@dataclass
+class Installed:
+    root: Path
+    https_port: int
+    http_port: int
+    pg_port: int
+    s3_port: int
+
+    def ctl(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
+        argv = [str(self.root / "usr/local/bin/harvestctl"), *args]
+        if user:
+            argv = ["runuser", "-u", user, "--", *argv]
+        return subprocess.run(argv, capture_output=True, text=True, timeout=600)
+
+    def status(self) -> dict:
+        done = self.ctl("status", "--json")
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout)
+
+    def pids(self) -> dict[str, int]:
+        return {s["process"]: s["pid"] for s in self.status()["services"]}
+
+    def get(self, path: str) -> tuple[int, dict]:
+        url = f"https://127.0.0.1:{self.https_port}{path}"
+        try:
+            with urllib.request.urlopen(url, context=_TLS, timeout=10) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as failure:
+            return failure.code, json.loads(failure.read())
+
+    def secrets(self) -> str:
+        return (self.root / "etc/harvest/secrets.toml").read_text()
+
+
+@pytest.fixture(scope="module")
+def appliance() -> Iterator[Installed]:
+    root = Path(tempfile.mkdtemp(prefix="hve-", dir="/tmp"))
+    root.chmod(0o755)
+    weed = {name: free_port(10000) for name in ("s3_port", "master_port", "volume_port", "filer_port")}
+    installed = Installed(root, https_port=free_port(), http_port=free_port(), pg_port=free_port(), s3_port=weed["s3_port"])
+    config = root / "etc/harvest/harvest.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text(
+        f"[server]\nhttp_port = {installed.http_port}\nhttps_port = {installed.https_port}\n\n"
+        f"[api]\nworkers = 2\n\n[postgres]\nport = {installed.pg_port}\n\n[seaweedfs]\n"
+        + "".join(f"{name} = {port}\n" for name, port in weed.items())
+    )
+    started = time.monotonic()
+    done = subprocess.run([str(REPO / "install.sh"), "--root", str(root)], capture_output=True, text=True, timeout=1500)
+    print(f"install.sh took {time.monotonic() - started:.0f}s")
+    assert done.returncode == 0, f"install.sh failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    try:
+        yield installed
+    finally:
+        supervisorctl = root / "opt/harvest/venv/bin/supervisorctl"
+        subprocess.run([str(supervisorctl), "-c", str(root / "etc/harvest/generated/supervisord.conf"), "shutdown"],
+                       capture_output=True, timeout=60)
+        pidfile = root / "run/harvest/supervisord.pid"
+        wait_for(lambda: not pidfile.exists(), "supervisord shutdown", timeout=120)
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def test_install_brings_every_service_up_and_ready_through_nginx(appliance: Installed):
+    services = appliance.status()["services"]
+    assert {s["service"] for s in services} == {"postgres", "valkey", "seaweedfs", "api", "worker", "nginx"}
+    assert [s["process"] for s in services if s["service"] == "api"] == ["api-00", "api-01"]
+    assert all(s["state"] == "RUNNING" and s["pid"] for s in services), services
+    status, body = appliance.get("/ready")
+    assert status == 200
+    assert {name: check["ok"] for name, check in body["checks"].items()} == {"postgres": True, "valkey": True, "storage": True}
+    assert appliance.get("/health") == (200, {"status": "ok"})
+    status, problem = appliance.get("/api/nothing/here")
+    assert status == 404 and problem["status"] == 404
+
+
+def test_http_redirects_to_https(appliance: Installed):
+    request = urllib.request.Request(f"http://127.0.0.1:{appliance.http_port}/api/docs")
+    opener = urllib.request.build_opener(type("NoRedirect", (urllib.request.HTTPRedirectHandler,), {"redirect_request": lambda *a: None}))
+    with pytest.raises(urllib.error.HTTPError) as redirect:
+        opener.open(request, timeout=5)
+    assert redirect.value.code == 301
+    assert redirect.value.headers["Location"].startswith("https://")
+
+
+def test_second_up_changes_nothing_and_restarts_nothing(appliance: Installed):
+    before = appliance.pids()
+    started = time.monotonic()
+    done = appliance.ctl("up", "--json")
+    elapsed = time.monotonic() - started
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["changed"] == 0
+    assert appliance.pids() == before
+    print(f"re-run took {elapsed:.1f}s (ansible {report['ansibleSeconds']}s)")
+
+
+def test_stopped_valkey_is_named_by_ready_and_starting_it_recovers_without_restarting_api(appliance: Installed):
+    api_before = {k: v for k, v in appliance.pids().items() if k.startswith("api")}
+    stopped = appliance.ctl("stop", "valkey", "--json")
+    assert stopped.returncode == 0, stopped.stderr
+    valkey = next(s for s in json.loads(stopped.stdout)["services"] if s["service"] == "valkey")
+    assert valkey["state"] == "STOPPED"
+    status, body = appliance.get("/ready")
+    assert status == 503 and "valkey" in body["detail"] and body["checks"]["valkey"]["ok"] is False
+
+    assert appliance.ctl("start", "valkey").returncode == 0
+    wait_for(lambda: appliance.get("/ready")[0] == 200, "ready after valkey start", timeout=30)
+    assert {k: v for k, v in appliance.pids().items() if k.startswith("api")} == api_before
+
+
+def test_killed_api_worker_is_restarted_by_supervisord(appliance: Installed):
+    old = appliance.pids()["api-00"]
+    os.kill(old, signal.SIGKILL)
+    wait_for(lambda: appliance.pids()["api-00"] not in (None, old), "api-00 restart", timeout=30)
+    wait_for(lambda: appliance.get("/ready")[0] == 200, "ready after api restart", timeout=30)
+
+
+def test_only_nginx_listens_beyond_loopback(appliance: Installed):
+    ours = set(appliance.pids().values())
+    listeners = subprocess.run(["ss", "-Hltnp"], capture_output=True, text=True, check=True).stdout.splitlines()
+    exposed = []
+    for line in listeners:
+        address = line.split()[3]
+        pids = {int(p) for p in re.findall(r"pid=(\d+)", line)}
+        loopback = address.startswith(("127.", "[::1]", "localhost"))
+        if pids & ours and not loopback:
+            exposed.append((address, re.findall(r'\("([^"]+)"', line)))
+    assert exposed, "nginx should listen on the public ports"
+    assert all(set(names) == {"nginx"} for _, names in exposed), exposed
+    assert {int(address.rsplit(":", 1)[1]) for address, _ in exposed} == {appliance.http_port, appliance.https_port}
+
+
+def test_secrets_are_private_and_no_component_takes_a_default_or_empty_password(appliance: Installed):
+    secrets_file = appliance.root / "etc/harvest/secrets.toml"
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
+    assert (appliance.root / "etc/harvest/tls/selfsigned.key").stat().st_mode & 0o777 == 0o600
+    sockets = appliance.root / "run/harvest"
+    psql = ["/usr/lib/postgresql/15/bin/psql", "-h", str(sockets / "postgres"), "-p", str(appliance.pg_port), "-w", "-tA"]
+    superuser = subprocess.run([*psql, "-U", "postgres", "-d", "postgres", "-c",
+                                "SELECT rolsuper, rolcreaterole, rolcreatedb FROM pg_roles WHERE rolname = 'harvest'"],
+                               capture_output=True, text=True)
+    assert superuser.stdout.strip() == "f|f|f", superuser.stderr
+    for password in ("", "harvest", "postgres"):
+        login = subprocess.run([*psql, "-U", "harvest", "-d", "harvest", "-c", "SELECT 1"],
+                               capture_output=True, text=True, env={"PGPASSWORD": password})
+        assert login.returncode != 0
+    as_nobody = subprocess.run(["runuser", "-u", "nobody", "--", *psql, "-U", "postgres", "-d", "postgres", "-c", "SELECT 1"],
+                               capture_output=True, text=True)
+    assert as_nobody.returncode != 0
+    valkey = subprocess.run(["valkey-cli", "-s", str(sockets / "valkey/valkey.sock"), "ping"], capture_output=True, text=True)
+    assert "NOAUTH" in valkey.stdout + valkey.stderr
+    access_key = re.search(r'access_key = "([^"]+)"', appliance.secrets()).group(1)
+    stranger = Minio(f"127.0.0.1:{appliance.s3_port}", access_key=access_key, secret_key="wrong-secret-key", secure=False)
+    with pytest.raises(S3Error):
+        stranger.list_buckets()
+    anonymous = urllib.request.Request(f"http://127.0.0.1:{appliance.s3_port}/harvest-media")
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(anonymous, timeout=5)
+    assert refused.value.code == 403
+
+
+def test_bad_config_is_refused_naming_the_key_and_nothing_changes(appliance: Installed):
+    config = appliance.root / "etc/harvest/harvest.toml"
+    good = config.read_text()
+    generated = {p: p.stat().st_mtime_ns for p in (appliance.root / "etc/harvest/generated").rglob("*") if p.is_file()}
+    before = appliance.pids()
+    try:
+        for bad, key in (("[api]\nthreads = 4\n", "api.threads"), ("[server]\nhttps_port = 99999\n", "server.https_port"),
+                         ("[server]\nhostname = \"not a host!\"\n", "server.hostname")):
+            config.write_text(bad)
+            done = appliance.ctl("up")
+            assert done.returncode == 2, done.stderr
+            first_line = done.stderr.strip().splitlines()[0]
+            assert key in first_line, first_line
+    finally:
+        config.write_text(good)
+    assert {p: p.stat().st_mtime_ns for p in generated} == generated
+    assert appliance.pids() == before
+
+
+def test_non_root_gets_a_clear_refusal(appliance: Installed):
+    done = appliance.ctl("status", user="nobody")
+    assert done.returncode == 3
+    assert "must run as root" in done.stderr and "sudo" in done.stderr
+
+
+def test_doctor_passes_on_a_healthy_appliance(appliance: Installed):
+    done = appliance.ctl("doctor", "--json")
+    checks = json.loads(done.stdout)
+    assert done.returncode == 0, [c for c in checks if not c["ok"]]
+    assert {"os", "config", "secrets", "postgres", "valkey", "storage", "certificate"} <= {c["name"] for c in checks}
+
+
+def test_logs_show_the_api_workers_output(appliance: Installed):
+    done = appliance.ctl("logs", "api", "-n", "5", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert len(report["files"]) == 2 and report["lines"]
+    unknown = appliance.ctl("logs", "nosuchservice")
+    assert unknown.returncode != 0 and "choose one of" in unknown.stderr
