@@ -15,6 +15,7 @@ handlers are idempotent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -23,7 +24,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from valkey.asyncio import Valkey
+from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
+from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 log = logging.getLogger("harvest.jobs")
 
@@ -135,10 +138,20 @@ class Worker:
         return len(jobs)
 
     async def run(self, stop: asyncio.Event) -> None:
-        await self.ensure_group()
+        """Loop until ``stop``; a Valkey outage pauses the loop instead of ending the process."""
         log.info("worker started", extra={"consumer": self.consumer, "kinds": sorted(self.handlers)})
+        pause = 0.5
         while not stop.is_set():
-            await self.step()
+            try:
+                await self.ensure_group()
+                pause = 0.5
+                while not stop.is_set():
+                    await self.step()
+            except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
+                log.warning("valkey unreachable; retrying", extra={"error": str(exc), "retry_in": pause})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=pause)
+                pause = min(pause * 2, 10.0)
 
     @staticmethod
     def _job(entry_id: str, fields: dict[str, str], extra: int = 0) -> Job:

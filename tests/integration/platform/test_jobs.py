@@ -134,3 +134,16 @@ async def test_two_workers_share_the_queue_and_run_each_job_once(queue: JobQueue
 
     await asyncio.gather(drain(first, until_done, rounds=400), drain(second, until_done, rounds=400))
     assert set(seen.values()) == {1}
+
+
+async def test_worker_waits_out_an_unreachable_valkey_instead_of_exiting():
+    from tests.services import free_port
+
+    unreachable = Valkey(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    stop = asyncio.Event()
+    running = asyncio.create_task(worker(unreachable, {}).run(stop))
+    await asyncio.sleep(1.0)
+    assert not running.done(), "the worker loop ended while Valkey was away"
+    stop.set()
+    await asyncio.wait_for(running, timeout=15)
+    await unreachable.aclose()
