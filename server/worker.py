@@ -17,8 +17,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from server import settings as settings_module
-from server.platform import cache, logs
-from server.platform.jobs import Handler, Worker
+from piccolo.engine import engine_finder
+
+from server.platform import cache, database, logs
+from server.platform.jobs import Handler, OutboxRelay, Worker
 
 log = logging.getLogger("harvest.worker")
 
@@ -36,6 +38,8 @@ def discover_handlers() -> Mapping[str, Handler]:
 async def main() -> None:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
+    engine = engine_finder()
+    await database.open_pool(engine, max_size=8)
     valkey = cache.client_for(settings)
     await cache.ping(valkey)
     stop = asyncio.Event()
@@ -44,9 +48,10 @@ async def main() -> None:
         loop.add_signal_handler(sig, stop.set)
     worker = Worker(valkey, discover_handlers(), consumer=f"{socket.gethostname()}-{os.getpid()}")
     try:
-        await worker.run(stop)
+        await asyncio.gather(worker.run(stop), OutboxRelay(valkey, engine).run(stop))
     finally:
         await valkey.aclose()
+        await database.close_pool(engine)
         log.info("worker stopped")
 
 

@@ -1,15 +1,16 @@
-"""The job queue: Valkey Streams read by one consumer group.
+"""The job queue: a Postgres outbox relayed onto Valkey Streams, read by one consumer group.
 
-    enqueue ──XADD──► harvest:jobs ──XREADGROUP──► worker ──ok──► XACK + XDEL
-                          ▲   ▲                       │
-                          │   └── XAUTOCLAIM ◄────────┤ worker died holding it (idle > claim_idle)
-                          │                           │ handler failed
-                harvest:jobs:delayed ◄── ZADD (backoff) ┤ attempts left
-                                                      └► harvest:jobs:dead (attempts used up, or no handler)
+    enqueue ──INSERT + NOTIFY──► job_outbox ──relay──► harvest:jobs ──XREADGROUP──► worker ──ok──► XACK + XDEL
+    (in the caller's transaction)                         ▲   ▲                        │
+                                                          │   └── XAUTOCLAIM ◄─────────┤ worker died holding it
+                                                          │                            │ handler failed
+                                   harvest:jobs:delayed ◄── ZADD (backoff) ────────────┤ attempts left
+                                                                                       └► harvest:jobs:dead
 
-Each move happens in one MULTI/EXEC or Lua call, so a job is never in two places nor in none. Delivery is
-at least once: a worker killed after its handler finished but before the ack runs that job again, so
-handlers are idempotent.
+A job is committed with the transaction that caused it, so a crash or a Valkey outage delays it but
+never loses it. Each later move happens in one transaction (Postgres, MULTI/EXEC or Lua), so a job is
+never in two places nor in none. Delivery is at least once: a worker killed after its handler finished
+but before the ack runs that job again, so handlers are idempotent.
 """
 
 from __future__ import annotations
@@ -23,13 +24,18 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import ResponseError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
+from server.platform.tables import JobOutbox
+
 log = logging.getLogger("harvest.jobs")
 
+OUTBOX_CHANNEL = "harvest_jobs"
 STREAM = "harvest:jobs"
 GROUP = "harvest-workers"
 DELAYED = "harvest:jobs:delayed"
@@ -65,9 +71,11 @@ class JobQueue:
     def __init__(self, valkey: Valkey) -> None:
         self.valkey = valkey
 
-    async def enqueue(self, kind: str, payload: Mapping[str, Any]) -> str:
-        fields = {"kind": kind, "payload": json.dumps(payload), "attempt": "1"}
-        return await self.valkey.xadd(STREAM, fields)
+    @staticmethod
+    async def enqueue(kind: str, payload: Mapping[str, Any]) -> None:
+        """Record a job; inside the caller's transaction when there is one, so it exists only if that commits."""
+        await JobOutbox.insert(JobOutbox(kind=kind, payload=json.dumps(payload)))
+        await JobOutbox.raw("SELECT pg_notify({}, '')", OUTBOX_CHANNEL)
 
     async def dead_letters(self, limit: int = 100) -> list[dict[str, Any]]:
         entries = await self.valkey.xrange(DEAD, count=limit)
@@ -84,6 +92,50 @@ class JobQueue:
             pipe.xdel(DEAD, dead_id)
             new_id, _ = await pipe.execute()
         return new_id
+
+
+class OutboxRelay:
+    """Moves committed jobs from Postgres onto the stream: woken by NOTIFY, polling as a fallback."""
+
+    def __init__(self, valkey: Valkey, engine: PostgresEngine, *, batch: int = 100, poll_seconds: float = 2.0) -> None:
+        self.valkey = valkey
+        self.engine = engine
+        self.batch = batch
+        self.poll_seconds = poll_seconds
+
+    async def relay(self) -> int:
+        """Relay one batch. Rows are deleted only in the transaction that published them."""
+        async with self.engine.transaction():
+            rows = await JobOutbox.raw(
+                "SELECT id, kind, payload FROM job_outbox ORDER BY id LIMIT {} FOR UPDATE SKIP LOCKED", self.batch
+            )
+            if not rows:
+                return 0
+            async with self.valkey.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.xadd(STREAM, {"kind": row["kind"], "payload": row["payload"], "attempt": "1"})
+                await pipe.execute()
+            await JobOutbox.delete().where(JobOutbox.id.is_in([row["id"] for row in rows]))
+        return len(rows)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        wake = asyncio.Event()
+        listener = None
+        while not stop.is_set():
+            try:
+                if listener is None or listener.is_closed():
+                    listener = await self.engine.get_new_connection()
+                    await listener.add_listener(OUTBOX_CHANNEL, lambda *_: wake.set())
+                wake.clear()
+                while await self.relay() == self.batch:
+                    pass
+            except (ValkeyConnectionError, ValkeyTimeoutError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("outbox relay paused", extra={"error": str(exc)})
+            # A NOTIFY wakes the relay at once; the poll catches anything committed while it was away.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=self.poll_seconds)
+        if listener is not None:
+            await listener.close()
 
 
 class Worker:

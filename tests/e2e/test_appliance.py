@@ -229,3 +229,12 @@ def test_logs_show_the_api_workers_output(appliance: Installed):
     assert len(report["files"]) == 2 and report["lines"]
     unknown = appliance.ctl("logs", "nosuchservice")
     assert unknown.returncode != 0 and "choose one of" in unknown.stderr
+
+
+def test_migrations_are_applied_by_install(appliance: Installed):
+    done = appliance.ctl("db", "status", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["pending"] == 0
+    assert {m["app"] for m in report["migrations"]} >= {"platform"}
+    assert all(m["applied"] for m in report["migrations"])

@@ -1,20 +1,34 @@
-"""The job runner against a real Valkey: delivery, retries with backoff, dead letters, reclaim."""
+"""The job queue against real Postgres and Valkey: outbox, delivery, retries, dead letters, reclaim."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 
 import pytest
 from valkey.asyncio import Valkey
 
-from server.platform.jobs import DEAD, DELAYED, GROUP, STREAM, Job, JobQueue, Worker
+from server.platform.jobs import DEAD, DELAYED, GROUP, STREAM, Job, JobQueue, OutboxRelay, Worker
+from server.platform.tables import JobOutbox
+from tests.services import free_port
+
+
+class Queue(JobQueue):
+    """The producer plus the relay, so a test can enqueue and publish in one step."""
+
+    def __init__(self, valkey: Valkey, engine) -> None:
+        super().__init__(valkey)
+        self.relay = OutboxRelay(valkey, engine)
+
+    async def submit(self, kind: str, payload: dict) -> None:
+        await self.enqueue(kind, payload)
+        assert await self.relay.relay() == 1
 
 
 @pytest.fixture
-async def queue(valkey: Valkey):
-    yield JobQueue(valkey)
-    await valkey.flushdb()
+async def queue(valkey: Valkey, db) -> Queue:
+    return Queue(valkey, db)
 
 
 def worker(valkey: Valkey, handlers, **options) -> Worker:
@@ -38,7 +52,7 @@ async def test_job_runs_once_and_leaves_nothing_pending(queue: JobQueue, valkey:
     async def record(job: Job) -> None:
         seen.append(job)
 
-    await queue.enqueue("test.record", {"n": 1})
+    await queue.submit("test.record", {"n": 1})
     runner = worker(valkey, {"test.record": record})
     await drain(runner, lambda: asyncio.sleep(0, bool(seen)))
     assert [(j.kind, j.payload, j.attempt) for j in seen] == [("test.record", {"n": 1}, 1)]
@@ -54,7 +68,7 @@ async def test_failing_job_is_retried_with_backoff_then_succeeds(queue: JobQueue
         if job.attempt < 3:
             raise ConnectionError("smtp relay refused")
 
-    await queue.enqueue("test.flaky", {})
+    await queue.submit("test.flaky", {})
     runner = worker(valkey, {"test.flaky": flaky})
     await drain(runner, lambda: asyncio.sleep(0, len(attempts) == 3))
     assert attempts == [1, 2, 3]
@@ -70,7 +84,7 @@ async def test_job_that_keeps_failing_is_parked_in_dead_letters_and_can_be_repla
         calls[job.attempt] += 1
         raise ValueError("bad payload")
 
-    await queue.enqueue("test.broken", {"id": "x"})
+    await queue.submit("test.broken", {"id": "x"})
     runner = worker(valkey, {"test.broken": broken}, max_attempts=3)
     await drain(runner, lambda: valkey.xlen(DEAD))
     assert sorted(calls) == [1, 2, 3]
@@ -90,7 +104,7 @@ async def test_job_that_keeps_failing_is_parked_in_dead_letters_and_can_be_repla
 
 
 async def test_job_without_a_handler_goes_straight_to_dead_letters(queue: JobQueue, valkey: Valkey):
-    await queue.enqueue("nobody.handles.this", {})
+    await queue.submit("nobody.handles.this", {})
     await drain(worker(valkey, {}), lambda: valkey.xlen(DEAD))
     [dead] = await queue.dead_letters()
     assert "no handler" in dead["error"]
@@ -102,7 +116,7 @@ async def test_job_held_by_a_dead_worker_is_reclaimed_by_another(queue: JobQueue
     async def record(job: Job) -> None:
         done.append(job)
 
-    await queue.enqueue("test.record", {"n": 7})
+    await queue.submit("test.record", {"n": 7})
     survivor = worker(valkey, {"test.record": record}, consumer="survivor", claim_idle_ms=200)
     await survivor.ensure_group()
     # A worker reads the job and dies before acking it.
@@ -124,7 +138,7 @@ async def test_two_workers_share_the_queue_and_run_each_job_once(queue: JobQueue
         await asyncio.sleep(0.001)
 
     for n in range(200):
-        await queue.enqueue("test.record", {"n": n})
+        await queue.submit("test.record", {"n": n})
     first = worker(valkey, {"test.record": record}, consumer="a", batch=5)
     second = worker(valkey, {"test.record": record}, consumer="b", batch=5)
     await first.ensure_group()
@@ -137,8 +151,6 @@ async def test_two_workers_share_the_queue_and_run_each_job_once(queue: JobQueue
 
 
 async def test_worker_waits_out_an_unreachable_valkey_instead_of_exiting():
-    from tests.services import free_port
-
     unreachable = Valkey(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
     stop = asyncio.Event()
     running = asyncio.create_task(worker(unreachable, {}).run(stop))
@@ -147,3 +159,44 @@ async def test_worker_waits_out_an_unreachable_valkey_instead_of_exiting():
     stop.set()
     await asyncio.wait_for(running, timeout=15)
     await unreachable.aclose()
+
+
+async def test_job_enqueued_in_a_rolled_back_transaction_never_runs(queue: Queue, db):
+    with pytest.raises(RuntimeError):
+        async with db.transaction():
+            await queue.enqueue("test.record", {"n": 1})
+            raise RuntimeError("the request failed after enqueueing")
+    assert await queue.relay.relay() == 0
+    async with db.transaction():
+        await queue.enqueue("test.record", {"n": 2})
+    assert await queue.relay.relay() == 1
+    [(_, fields)] = await queue.valkey.xrange(STREAM)
+    assert fields["kind"] == "test.record" and fields["payload"] == '{"n": 2}'
+
+
+async def test_job_enqueued_while_valkey_is_away_waits_in_postgres_and_is_relayed_later(queue: Queue, db):
+    await queue.enqueue("test.record", {"n": 3})
+    away = Valkey(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    with pytest.raises(Exception):
+        await OutboxRelay(away, db).relay()
+    await away.aclose()
+    assert await JobOutbox.count() == 1
+    assert await queue.relay.relay() == 1
+    assert await JobOutbox.count() == 0 and await queue.valkey.xlen(STREAM) == 1
+
+
+async def test_relay_is_woken_by_the_commit_not_by_its_poll(queue: Queue, db):
+    stop = asyncio.Event()
+    relay = OutboxRelay(queue.valkey, db, poll_seconds=30)
+    running = asyncio.create_task(relay.run(stop))
+    await asyncio.sleep(0.3)
+    await queue.enqueue("test.record", {"n": 4})
+    for _ in range(50):
+        if await queue.valkey.xlen(STREAM):
+            break
+        await asyncio.sleep(0.05)
+    assert await queue.valkey.xlen(STREAM) == 1, "NOTIFY did not wake the relay"
+    stop.set()
+    running.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await running
