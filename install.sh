@@ -35,6 +35,7 @@ esac
 
 mkdir -p "$root"
 root=$(cd "$root" && pwd)
+prefix=${root%/}   # "" for /, so paths read /opt/harvest rather than //opt/harvest
 
 export DEBIAN_FRONTEND=noninteractive
 step "Installing Debian packages"
@@ -58,9 +59,9 @@ apt-get install -y -qq --no-install-recommends \
 apt-get install -y -qq --no-install-recommends "${valkey_release[@]}" valkey-server >/dev/null
 $packages_only && exit 0
 
-release=$root/opt/harvest/src
-venv=$root/opt/harvest/venv
-step "Installing the release into $root/opt/harvest"
+release=$prefix/opt/harvest/src
+venv=$prefix/opt/harvest/venv
+step "Installing the release into $prefix/opt/harvest"
 mkdir -p "$release"
 for part in harvestctl server playbooks configs migrations; do rm -rf "${release:?}/$part"; done
 tar -C "$here" --exclude='__pycache__' --exclude='*.pyc' \
@@ -71,13 +72,13 @@ tar -C "$here" --exclude='__pycache__' --exclude='*.pyc' \
 "$venv/bin/python" -c 'import harvestctl, server' || die "the release did not install into $venv" "re-run ./install.sh; pip's output is above"
 
 step "Putting harvestctl on PATH"
-mkdir -p "$root/usr/local/bin"
-cat > "$root/usr/local/bin/harvestctl" <<WRAPPER
+mkdir -p "$prefix/usr/local/bin"
+cat > "$prefix/usr/local/bin/harvestctl" <<WRAPPER
 #!/bin/sh
 # Managed by install.sh: this appliance's harvestctl.
 HARVEST_ROOT="$root" exec "$venv/bin/harvestctl" "\$@"
 WRAPPER
-chmod 0755 "$root/usr/local/bin/harvestctl"
+chmod 0755 "$prefix/usr/local/bin/harvestctl"
 
 step "Converging the appliance (harvestctl up)"
-exec "$root/usr/local/bin/harvestctl" up
+exec "$prefix/usr/local/bin/harvestctl" up
