@@ -16,6 +16,7 @@ from harvestctl.appliance import RELEASE, Appliance
 from harvestctl.errors import CliError, Exit
 
 PLAYBOOKS = RELEASE / "playbooks"
+LOG_LIMIT = 5 * 2**20  # one previous log is kept beside the current one
 _TASK = re.compile(r"^(?:TASK|RUNNING HANDLER) \[(?:[^:\]]+ : )?(.+?)\] \**$")
 _RECAP = re.compile(r"\bok=(\d+)\s+changed=(\d+)\s+unreachable=(\d+)\s+failed=(\d+)\s+skipped=(\d+)")
 _FAILED = re.compile(r"^fatal: .*?=> (.*)$|^failed: .*?=> (.*)$")
@@ -36,6 +37,8 @@ def run_site(appliance: Appliance, on_task: Callable[[str], None]) -> PlayResult
     layout = appliance.layout
     log_path = Path(layout["logs"]) / "ansible.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
+    if log_path.exists() and log_path.stat().st_size > LOG_LIMIT:
+        log_path.replace(log_path.with_suffix(".log.1"))
     with tempfile.TemporaryDirectory(prefix="harvest-") as private:
         os.chmod(private, 0o700)
         vars_file = Path(private) / "vars.json"
