@@ -60,4 +60,6 @@ def create_app() -> Litestar:
         ),
         request_max_body_size=settings.config.server.max_body_mb * 1024 * 1024,
         debug=False,
+        # Logging is configured once, as JSON, by platform.logs; Litestar's own setup would replace it.
+        logging_config=None,
     )

@@ -6,10 +6,10 @@ server reads it through the same settings loader it uses in production.
 
 from __future__ import annotations
 
+import configparser
 import contextlib
-import getpass
-import json
 import os
+import shlex
 import shutil
 import socket
 import subprocess
@@ -18,11 +18,16 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
+
+import jinja2
+import msgspec
 
 from server import settings as settings_module
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
 
 def free_port(span: int = 0) -> int:
@@ -54,9 +59,7 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 60.0, log: P
     raise RuntimeError(f"{what} did not come up within {timeout:.0f}s\n{tail}")
 
 
-def _service_user() -> str:
-    """Postgres refuses to run as root; under root the tests run it as Debian's postgres user."""
-    return "postgres" if os.geteuid() == 0 else getpass.getuser()
+SERVICE_USER = "postgres"  # Postgres refuses to run as root; Debian's package brings this user.
 
 
 @dataclass
@@ -75,6 +78,32 @@ class Stack:
             except subprocess.TimeoutExpired:
                 proc.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    @cached_property
+    def variables(self) -> dict[str, object]:
+        """What the playbook's templates see, so the services run with the appliance's own configuration."""
+        from server import manage
+
+        harvest = manage.describe(self.settings) | {"secrets": msgspec.to_builtins(self.settings.secrets)}
+        # The tests share the machine with whatever else runs: keep Postgres's memory modest.
+        harvest["host"] = harvest["host"] | {"memoryMb": 2048}
+        return {"harvest": harvest, "harvest_venv": sys.prefix, "postgres_version": 15}
+
+    def render(self, template: str, target: Path | None = None) -> str:
+        text = _TEMPLATES.get_template(template).render(self.variables)
+        if target:
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text)
+        return text
+
+    def command(self, program: str) -> list[str]:
+        """The command line supervisord would run for a program."""
+        parser = configparser.ConfigParser(interpolation=None)
+        parser.read_string(self.render(f"supervisor/{program}.conf.j2"))
+        return shlex.split(parser[f"program:{program}"]["command"])
+
+
+_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(CONFIGS), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
 def _config_text(pg_port: int, weed: dict[str, int]) -> str:
@@ -95,70 +124,47 @@ def _spawn(stack: Stack, name: str, argv: list[str], user: str | None = None) ->
 
 
 def _start_postgres(stack: Stack) -> None:
-    user = _service_user()
     layout, pg = stack.settings.layout, stack.settings.config.postgres
-    data, sockets = Path(layout.data, "postgres"), Path(layout.postgres_socket_dir)
+    data, sockets, generated = Path(layout.data, "postgres"), Path(layout.postgres_socket_dir), Path(layout.generated)
     for folder in (data, sockets):
         folder.mkdir(parents=True, exist_ok=True)
-        shutil.chown(folder, user, user)
+        shutil.chown(folder, SERVICE_USER, SERVICE_USER)
     subprocess.run(
-        [PG_BIN / "initdb", "-D", data, "-U", user, "--auth-local=peer", "--auth-host=reject", "-E", "UTF8"],
-        check=True, capture_output=True, user=user,
+        [PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth-local=peer", "--auth-host=reject", "-E", "UTF8"],
+        check=True, capture_output=True, user=SERVICE_USER,
     )
-    (data / "pg_hba.conf").write_text(f"local all {user} peer\nlocal all all scram-sha-256\n")
-    log = _spawn(stack, "postgres", [
-        str(PG_BIN / "postgres"), "-D", str(data), "-k", str(sockets), "-p", str(pg.port),
-        "-c", "listen_addresses=", "-c", "fsync=off", "-c", "full_page_writes=off",
-    ], user=user)
+    for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
+        stack.render(f"{name}.j2", generated / name)
+    # Durability is not what these tests check; skipping fsync keeps them fast.
+    argv = [*stack.command("postgres"), "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]
+    log = _spawn(stack, "postgres", argv, user=SERVICE_USER)
     wait_for(lambda: (sockets / f".s.PGSQL.{pg.port}").exists(), "postgres", log=log)
     password = stack.settings.secrets.postgres.password
-    sql = (
-        f"CREATE ROLE {pg.user} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE;"
-        f"CREATE DATABASE {pg.database} OWNER {pg.user};"
-    )
-    psql = [PG_BIN.parent / "bin/psql", "-h", sockets, "-p", str(pg.port), "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
-    for statement in sql.split(";")[:-1]:
+    psql = [PG_BIN / "psql", "-h", sockets, "-p", str(pg.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
+    for statement in (
+        f"CREATE ROLE {pg.user} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE",
+        f"CREATE DATABASE {pg.database} OWNER {pg.user}",
+    ):
         wait_for(
-            lambda s=statement: subprocess.run([*psql, "-c", s], capture_output=True, user=user).returncode == 0,
+            lambda s=statement: subprocess.run([*psql, "-c", s], capture_output=True).returncode == 0,
             f"postgres: {statement.split(' PASSWORD')[0]}", timeout=20, log=log,
         )
 
 
 def _start_valkey(stack: Stack) -> None:
     layout = stack.settings.layout
-    sock = Path(layout.valkey_socket)
-    sock.parent.mkdir(parents=True, exist_ok=True)
-    data = Path(layout.data, "valkey")
-    data.mkdir(parents=True, exist_ok=True)
-    log = _spawn(stack, "valkey", [
-        shutil.which("valkey-server") or "/usr/bin/valkey-server", "--port", "0", "--unixsocket", str(sock),
-        "--unixsocketperm", "700", "--requirepass", stack.settings.secrets.valkey.password, "--dir", str(data),
-        "--save", "", "--appendonly", "no",
-    ])
-    wait_for(sock.exists, "valkey", log=log)
-
-
-def weed_binary() -> str:
-    beside = Path(sys.executable).parent / "weed"
-    return str(beside) if beside.exists() else (shutil.which("weed") or "weed")
+    for folder in (Path(layout.valkey_socket).parent, Path(layout.data, "valkey")):
+        folder.mkdir(parents=True, exist_ok=True)
+    stack.render("valkey.conf.j2", Path(layout.generated) / "valkey.conf")
+    log = _spawn(stack, "valkey", stack.command("valkey"))
+    wait_for(Path(layout.valkey_socket).exists, "valkey", log=log)
 
 
 def _start_seaweedfs(stack: Stack) -> None:
     settings = stack.settings
-    weed = settings.config.seaweedfs
-    data = Path(settings.layout.data, "objects")
-    data.mkdir(parents=True, exist_ok=True)
-    identities = data.parent / "s3-identities.json"
-    identities.write_text(json.dumps({"identities": [{
-        "name": "harvest",
-        "credentials": [{"accessKey": settings.secrets.s3.access_key, "secretKey": settings.secrets.s3.secret_key}],
-        "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-    }]}))
-    log = _spawn(stack, "seaweedfs", [
-        weed_binary(), "server", "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-dir={data}",
-        f"-master.port={weed.master_port}", f"-volume.port={weed.volume_port}", f"-filer.port={weed.filer_port}",
-        "-master.volumeSizeLimitMB=64", "-volume.max=20", "-s3", f"-s3.port={weed.s3_port}", f"-s3.config={identities}",
-    ])
+    Path(settings.layout.data, "objects").mkdir(parents=True, exist_ok=True)
+    stack.render("seaweedfs-s3.json.j2", Path(settings.layout.generated) / "seaweedfs-s3.json")
+    log = _spawn(stack, "seaweedfs", stack.command("seaweedfs"))
     from server.platform.storage import Storage
 
     storage = Storage(settings)
@@ -167,6 +173,8 @@ def _start_seaweedfs(stack: Stack) -> None:
 
 @contextlib.contextmanager
 def running_stack() -> Iterator[Stack]:
+    if os.geteuid() != 0:
+        raise RuntimeError("the test stack runs Postgres as the postgres user and needs root: sudo tests/run.sh")
     root = Path(tempfile.mkdtemp(prefix="hvt-", dir="/tmp"))
     root.chmod(0o755)
     weed = {name: free_port(10000) for name in ("s3_port", "master_port", "volume_port", "filer_port")}

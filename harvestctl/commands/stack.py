@@ -149,7 +149,7 @@ def start(ctx: typer.Context, service: ServiceArg = None) -> None:
     supervisor = _ensure_supervisord(appliance)
     for name in _targets(supervisor, service):
         supervisor.start(name)
-    show_status(appliance)
+    _settle(appliance, service)
 
 
 def stop(ctx: typer.Context, service: ServiceArg = None) -> None:
@@ -172,6 +172,14 @@ def restart(ctx: typer.Context, service: ServiceArg = None) -> None:
         supervisor.stop(name)
     for name in names:
         supervisor.start(name)
+    _settle(appliance, service)
+
+
+def _settle(appliance: Appliance, service: str | None) -> None:
+    """After starting everything (or the API), wait for /ready as `up` does, then show the status."""
+    if service in (None, "api", "nginx"):
+        with appliance.out.progress("Waiting for /ready"):
+            probe.wait_ready(appliance)
     show_status(appliance)
 
 

@@ -153,6 +153,7 @@ class Worker:
         claim_idle_ms: int = 60_000,
         block_ms: int = 1_000,
         batch: int = 16,
+        stale_consumer_ms: int = 3_600_000,
     ) -> None:
         self.valkey = valkey
         self.handlers = dict(handlers)
@@ -163,14 +164,19 @@ class Worker:
         self.claim_idle_ms = claim_idle_ms
         self.block_ms = block_ms
         self.batch = batch
+        self.stale_consumer_ms = stale_consumer_ms
         self._release_due = valkey.register_script(_RELEASE_DUE)
 
     async def ensure_group(self) -> None:
+        """Create the consumer group once, and forget consumers of workers long gone that hold nothing."""
         try:
             await self.valkey.xgroup_create(STREAM, GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
+        for consumer in await self.valkey.xinfo_consumers(STREAM, GROUP):
+            if consumer["pending"] == 0 and consumer["idle"] > self.stale_consumer_ms and consumer["name"] != self.consumer:
+                await self.valkey.xgroup_delconsumer(STREAM, GROUP, consumer["name"])
 
     async def step(self) -> int:
         """One round: release due retries, reclaim a dead worker's jobs, read new ones. Returns jobs run."""

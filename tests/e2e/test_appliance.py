@@ -227,6 +227,7 @@ def test_logs_show_the_api_workers_output(appliance: Installed):
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert len(report["files"]) == 2 and report["lines"]
+    assert all(isinstance(json.loads(line), dict) for line in report["lines"]), "API logs are structured JSON"
     unknown = appliance.ctl("logs", "nosuchservice")
     assert unknown.returncode != 0 and "choose one of" in unknown.stderr
 

@@ -200,3 +200,15 @@ async def test_relay_is_woken_by_the_commit_not_by_its_poll(queue: Queue, db):
     running.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await running
+
+
+async def test_consumers_of_long_gone_workers_are_forgotten_but_not_ones_holding_jobs(queue: Queue, valkey: Valkey):
+    await queue.submit("test.record", {"n": 5})
+    runner = worker(valkey, {}, consumer="current", stale_consumer_ms=10)
+    await runner.ensure_group()
+    await valkey.xgroup_createconsumer(STREAM, GROUP, "gone-idle")
+    await valkey.xreadgroup(GROUP, "gone-holding", {STREAM: ">"}, count=1)
+    await asyncio.sleep(0.05)
+    await runner.ensure_group()
+    names = {c["name"] for c in await valkey.xinfo_consumers(STREAM, GROUP)}
+    assert "gone-idle" not in names and "gone-holding" in names
