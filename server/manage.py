@@ -50,6 +50,9 @@ def init(root: str, owner: str | None) -> dict[str, Any]:
     if not secrets_path.exists():
         _private_write(secrets_path, settings_module.render_secrets(settings_module.new_secrets()), owner)
         created.append(str(secrets_path))
+    elif completed := settings_module.complete_secrets(secrets_path.read_bytes()):
+        _private_write(secrets_path, settings_module.render_secrets(completed), owner)
+        created.append(f"{secrets_path} (new secrets added)")
     settings_module.load(root)
     return {"created": created}
 

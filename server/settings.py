@@ -116,10 +116,19 @@ class Secrets(_Section):
         #: the first key signs; the others still verify, so keys rotate without logging anyone out
         keys: list[JwtKey]
 
+    class Seaweedfs(_Section):
+        #: sign the embedded store's internal HTTP reads and writes, so no local process reaches
+        #: the files around the S3 gateway
+        volume_write_key: str
+        volume_read_key: str
+        filer_write_key: str
+        filer_read_key: str
+
     postgres: Postgres
     valkey: Valkey
     s3: S3
     jwt: Jwt
+    seaweedfs: Seaweedfs
 
 
 class Layout(msgspec.Struct, frozen=True):
@@ -244,11 +253,14 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("seaweedfs.s3_port: SeaweedFS ports (and each + 10000) must not overlap")
 
 
-def _decode(kind: type[T], raw: bytes, name: str) -> T:
+def _toml(raw: bytes, name: str) -> dict[str, object]:
     try:
-        data = tomllib.loads(raw.decode())
+        return tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc})") from None
+
+
+def _convert(kind: type[T], data: object, name: str) -> T:
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
@@ -267,7 +279,7 @@ def _key_message(message: str) -> str:
 
 
 def parse_config(raw: bytes) -> Config:
-    config = _decode(Config, raw, "harvest.toml")
+    config = _convert(Config, _toml(raw, "harvest.toml"), "harvest.toml")
     try:
         _check_semantics(config)
     except ConfigError as exc:
@@ -276,7 +288,7 @@ def parse_config(raw: bytes) -> Config:
 
 
 def parse_secrets(raw: bytes) -> Secrets:
-    return _decode(Secrets, raw, "secrets.toml")
+    return _convert(Secrets, _toml(raw, "secrets.toml"), "secrets.toml")
 
 
 def _read(path: str, hint: str) -> bytes:
@@ -311,13 +323,32 @@ def new_secrets() -> Secrets:
         valkey=Secrets.Valkey(password=token(32)),
         s3=Secrets.S3(access_key="HV" + _random.token_hex(9).upper(), secret_key=token(30)),
         jwt=Secrets.Jwt(keys=[JwtKey(kid=kid, secret=token(48))]),
+        seaweedfs=Secrets.Seaweedfs(
+            volume_write_key=token(32), volume_read_key=token(32), filer_write_key=token(32), filer_read_key=token(32)
+        ),
     )
+
+
+def complete_secrets(raw: bytes) -> Secrets | None:
+    """A release that needs a new secret adds it to an existing file; nothing present is ever replaced.
+
+    Returns the completed secrets when something was missing, None when the file is already whole.
+    """
+    present = _toml(raw, "secrets.toml")
+    fresh = msgspec.to_builtins(new_secrets())
+    merged = {
+        section: (present.get(section, values) if not isinstance(values, dict) else values | present.get(section, {}))
+        for section, values in fresh.items()
+    }
+    if merged == present:
+        return None
+    return _convert(Secrets, merged, "secrets.toml")
 
 
 def render_secrets(value: Secrets) -> str:
     """secrets.toml text; every value is URL-safe base64 or hex, so no escaping is needed."""
     lines = ["# Generated once by harvestctl up. Keep this file 0600; never commit or paste it.", ""]
-    for section in ("postgres", "valkey", "s3"):
+    for section in ("postgres", "valkey", "s3", "seaweedfs"):
         lines.append(f"[{section}]")
         for key, item in msgspec.structs.asdict(getattr(value, section)).items():
             lines.append(f'{key} = "{item}"')

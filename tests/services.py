@@ -113,12 +113,13 @@ def _config_text(pg_port: int, weed: dict[str, int]) -> str:
     )
 
 
-def _spawn(stack: Stack, name: str, argv: list[str], user: str | None = None) -> Path:
+def _spawn(stack: Stack, name: str, argv: list[str], user: str | None = None, cwd: Path | None = None) -> Path:
     log = stack.root / "var/log/harvest" / f"{name}.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("ab")
     stack.processes[name] = subprocess.Popen(
-        argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, user=user, start_new_session=True
+        argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, user=user, cwd=cwd,
+        start_new_session=True,
     )
     return log
 
@@ -163,8 +164,10 @@ def _start_valkey(stack: Stack) -> None:
 def _start_seaweedfs(stack: Stack) -> None:
     settings = stack.settings
     Path(settings.layout.data, "objects").mkdir(parents=True, exist_ok=True)
-    stack.render("seaweedfs-s3.json.j2", Path(settings.layout.generated) / "seaweedfs-s3.json")
-    log = _spawn(stack, "seaweedfs", stack.command("seaweedfs"))
+    generated = Path(settings.layout.generated)
+    stack.render("seaweedfs-s3.json.j2", generated / "seaweedfs-s3.json")
+    stack.render("seaweedfs-security.toml.j2", generated / "seaweedfs/security.toml")
+    log = _spawn(stack, "seaweedfs", stack.command("seaweedfs"), cwd=generated / "seaweedfs")
     from server.platform.storage import Storage
 
     storage = Storage(settings)

@@ -35,7 +35,7 @@ class Installed:
     https_port: int
     http_port: int
     pg_port: int
-    s3_port: int
+    weed: dict[str, int]
 
     def ctl(self, *args: str, user: str | None = None) -> subprocess.CompletedProcess[str]:
         argv = [str(self.root / "usr/local/bin/harvestctl"), *args]
@@ -68,7 +68,7 @@ def appliance() -> Iterator[Installed]:
     root = Path(tempfile.mkdtemp(prefix="hve-", dir="/tmp"))
     root.chmod(0o755)
     weed = {name: free_port(10000) for name in ("s3_port", "master_port", "volume_port", "filer_port")}
-    installed = Installed(root, https_port=free_port(), http_port=free_port(), pg_port=free_port(), s3_port=weed["s3_port"])
+    installed = Installed(root, https_port=free_port(), http_port=free_port(), pg_port=free_port(), weed=weed)
     config = root / "etc/harvest/harvest.toml"
     config.parent.mkdir(parents=True)
     config.write_text(
@@ -181,10 +181,10 @@ def test_secrets_are_private_and_no_component_takes_a_default_or_empty_password(
     valkey = subprocess.run(["valkey-cli", "-s", str(sockets / "valkey/valkey.sock"), "ping"], capture_output=True, text=True)
     assert "NOAUTH" in valkey.stdout + valkey.stderr
     access_key = re.search(r'access_key = "([^"]+)"', appliance.secrets()).group(1)
-    stranger = Minio(f"127.0.0.1:{appliance.s3_port}", access_key=access_key, secret_key="wrong-secret-key", secure=False)
+    stranger = Minio(f"127.0.0.1:{appliance.weed['s3_port']}", access_key=access_key, secret_key="wrong-secret-key", secure=False)
     with pytest.raises(S3Error):
         stranger.list_buckets()
-    anonymous = urllib.request.Request(f"http://127.0.0.1:{appliance.s3_port}/harvest-media")
+    anonymous = urllib.request.Request(f"http://127.0.0.1:{appliance.weed['s3_port']}/harvest-media")
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(anonymous, timeout=5)
     assert refused.value.code == 403
@@ -239,3 +239,16 @@ def test_migrations_are_applied_by_install(appliance: Installed):
     assert report["pending"] == 0
     assert {m["app"] for m in report["migrations"]} >= {"platform"}
     assert all(m["applied"] for m in report["migrations"])
+
+
+def test_embedded_store_refuses_anyone_going_around_the_s3_gateway(appliance: Installed):
+    filer, volume = appliance.weed["filer_port"], appliance.weed["volume_port"]
+    probes = [
+        urllib.request.Request(f"http://127.0.0.1:{filer}/buckets/"),
+        urllib.request.Request(f"http://127.0.0.1:{filer}/buckets/harvest-media/x.txt", data=b"x", method="PUT"),
+        urllib.request.Request(f"http://127.0.0.1:{volume}/1,01637037d6"),
+    ]
+    for request in probes:
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=5)
+        assert refused.value.code == 401, request.full_url

@@ -96,3 +96,17 @@ def test_describe_carries_no_secret(tmp_path: Path):
     described = str(manage.describe(loaded))
     for value in (loaded.secrets.postgres.password, loaded.secrets.valkey.password, loaded.secrets.s3.secret_key):
         assert value not in described
+
+
+def test_secrets_a_new_release_needs_are_added_without_touching_existing_ones(tmp_path: Path):
+    manage.init(str(tmp_path), owner=None)
+    secrets_file = tmp_path / "etc/harvest/secrets.toml"
+    before = settings.load(str(tmp_path)).secrets
+    older_release = re.sub(r"\[seaweedfs\]\n(.+\n)+", "", secrets_file.read_text())
+    assert "seaweedfs" not in older_release and "[[jwt.keys]]" in older_release
+    secrets_file.write_text(older_release)
+    assert manage.init(str(tmp_path), owner=None)["created"] == [f"{secrets_file} (new secrets added)"]
+    after = settings.load(str(tmp_path)).secrets
+    assert (after.postgres, after.valkey, after.s3, after.jwt) == (before.postgres, before.valkey, before.s3, before.jwt)
+    assert after.seaweedfs.volume_write_key and after.seaweedfs != before.seaweedfs
+    assert secrets_file.stat().st_mode & 0o777 == 0o600
