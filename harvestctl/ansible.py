@@ -43,12 +43,12 @@ def run_site(appliance: Appliance, on_task: Callable[[str], None]) -> PlayResult
         os.chmod(private, 0o700)
         vars_file = Path(private) / "vars.json"
         appliance.manage("ansible-vars", str(vars_file))
-        interpreter = "/usr/bin/python3"
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
             "-i", "localhost,",
             "-c", "local",
-            "-e", f"ansible_python_interpreter={interpreter}",
+            # Pinned: discovery can pick a Python shim that is not really installed.
+            "-e", "ansible_python_interpreter=/usr/bin/python3",
             "-e", f"@{vars_file}",
             "-e", f"harvest_venv={sys.prefix}",
             str(PLAYBOOKS / "site.yml"),
