@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import ipaddress
 import json
 import os
 import shutil
@@ -137,6 +138,52 @@ async def migrate() -> dict[str, Any]:
     return {"applied": before["pending"] - after["pending"], "pending": after["pending"]}
 
 
+def objectstore_tls(folder: Path, owner: str | None) -> dict[str, Any]:
+    """A private CA and one certificate for the embedded store's internal gRPC (mutual TLS), made once."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    if (folder / "grpc.crt").exists():
+        return {"created": []}
+    now = datetime.now(UTC)
+
+    def issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer, ca: bool) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - timedelta(minutes=5))
+            .not_valid_after(now + timedelta(days=3650))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if not ca:
+            usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
+            builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).add_extension(
+                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                critical=False,
+            )
+        return builder.sign(signer, hashes.SHA256())
+
+    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "harvest-objectstore-ca")])
+    ca_cert = issue("harvest-objectstore-ca", ca_key, ca_name, ca_key, ca=True)
+    leaf = issue("harvest-objectstore", leaf_key, ca_name, ca_key, ca=False)
+    pem = serialization.Encoding.PEM
+    key_bytes = leaf_key.private_bytes(pem, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    folder.mkdir(parents=True, exist_ok=True)
+    # The CA's key is not kept: the certificate is never renewed, only made anew with a new CA.
+    _private_write(folder / "ca.crt", ca_cert.public_bytes(pem).decode(), owner)
+    _private_write(folder / "grpc.key", key_bytes.decode(), owner)
+    _private_write(folder / "grpc.crt", leaf.public_bytes(pem).decode(), owner)
+    return {"created": [str(folder / name) for name in ("ca.crt", "grpc.key", "grpc.crt")]}
+
+
 def storage_init(settings: Settings) -> dict[str, Any]:
     from server.platform.storage import Storage
 
@@ -156,11 +203,16 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("migrate", help="apply pending database migrations")
     verbs.add_parser("db-status", help="applied and pending migrations")
     verbs.add_parser("storage-init", help="create missing buckets on the object store")
+    tls_parser = verbs.add_parser("objectstore-tls", help="make the embedded store's gRPC certificates once")
+    tls_parser.add_argument("folder", type=Path)
+    tls_parser.add_argument("--owner", help="system user that owns the files")
     args = parser.parse_args(argv)
     os.environ["HARVEST_ROOT"] = args.root
     try:
         if args.verb == "init":
             result = init(args.root, args.owner)
+        elif args.verb == "objectstore-tls":
+            result = objectstore_tls(args.folder, args.owner)
         else:
             settings = settings_module.current()
             if args.verb == "validate":

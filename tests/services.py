@@ -167,6 +167,9 @@ def _start_seaweedfs(stack: Stack) -> None:
     generated = Path(settings.layout.generated)
     stack.render("seaweedfs-s3.json.j2", generated / "seaweedfs-s3.json")
     stack.render("seaweedfs-security.toml.j2", generated / "seaweedfs/security.toml")
+    from server.manage import objectstore_tls
+
+    objectstore_tls(generated / "seaweedfs", owner=None)
     log = _spawn(stack, "seaweedfs", stack.command("seaweedfs"), cwd=generated / "seaweedfs")
     from server.platform.storage import Storage
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
 import signal
+import socket
 import ssl
 import subprocess
 import tempfile
@@ -252,3 +254,19 @@ def test_embedded_store_refuses_anyone_going_around_the_s3_gateway(appliance: In
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
         assert refused.value.code == 401, request.full_url
+
+    for grpc_port in (appliance.weed["volume_port"] + 10000, appliance.weed["filer_port"] + 10000):
+        with socket.create_connection(("127.0.0.1", grpc_port), timeout=5) as raw, _TLS.wrap_socket(raw) as tls:
+            with pytest.raises((ssl.SSLError, ConnectionError)):
+                tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
+                assert tls.recv(1) == b"", "the store answered gRPC without a client certificate"
+
+
+def test_objects_round_trip_through_the_s3_gateway(appliance: Installed):
+    secrets = appliance.secrets()
+    access_key = re.search(r'access_key = "([^"]+)"', secrets).group(1)
+    secret_key = re.search(r'secret_key = "([^"]+)"', secrets).group(1)
+    client = Minio(f"127.0.0.1:{appliance.weed['s3_port']}", access_key=access_key, secret_key=secret_key, secure=False)
+    client.put_object("harvest-originals", "e2e/probe.bin", io.BytesIO(b"\x00harvest"), 8)
+    assert client.get_object("harvest-originals", "e2e/probe.bin").read() == b"\x00harvest"
+    client.remove_object("harvest-originals", "e2e/probe.bin")
