@@ -12,9 +12,12 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from piccolo.engine import engine_finder
 
 from server import settings as settings_module
+from server.auth.controller import AuthController
+from server.auth.tokens import TokenIssuer
 from server.ops.controller import OpsController
 from server.platform import cache, database, logs
 from server.platform.storage import Storage
+from server.web.auth import DEPENDENCIES
 from server.web.problems import HANDLERS, problem
 
 
@@ -31,7 +34,7 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
     try:
         await cache.ping(valkey)
         await storage.ping()
-        app.state.update(db=engine, valkey=valkey, storage=storage)
+        app.state.update(db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings))
         yield
     finally:
         await valkey.aclose()
@@ -47,7 +50,8 @@ def create_app() -> Litestar:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
     return Litestar(
-        route_handlers=[OpsController],
+        route_handlers=[OpsController, AuthController],
+        dependencies=DEPENDENCIES,
         lifespan=[dependencies],
         exception_handlers=HANDLERS,
         state=State({"settings": settings}),

@@ -1,0 +1,1 @@
+"""Accounts and authentication: registration, passwords, tokens and sessions."""

@@ -1,0 +1,70 @@
+"""Request and response bodies of the auth endpoints (camelCase on the wire, as api.md fixes them)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+import msgspec
+
+Gender = Literal["woman", "man", "nonbinary"]
+Role = Literal["user", "moderator", "admin"]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")]
+Password = Annotated[str, msgspec.Meta(max_length=1024)]
+
+
+class Camel(msgspec.Struct, rename="camel", kw_only=True):
+    pass
+
+
+class RegisterRequest(Camel):
+    email: Email
+    password: Password
+    first_name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    date_of_birth: dt.date
+    gender: Gender
+
+
+class LoginRequest(Camel):
+    email: Email
+    password: Password
+
+
+class RefreshRequest(Camel):
+    refresh_token: Annotated[str, msgspec.Meta(min_length=20, max_length=200)]
+
+
+class UserView(Camel):
+    id: uuid.UUID
+    email: str
+    first_name: str
+    gender: Gender
+    role: Role
+    email_verified: bool
+    created_at: dt.datetime
+
+
+class TokenPair(Camel):
+    access_token: str
+    refresh_token: str
+    #: seconds until the access token expires
+    expires_in: int
+
+
+class AuthResponse(TokenPair):
+    user: UserView
+
+
+class SessionView(Camel):
+    id: uuid.UUID
+    device: str
+    created_at: dt.datetime
+    last_seen_at: dt.datetime
+    #: the login this request was made with
+    current: bool
+
+
+class SessionPage(Camel):
+    items: list[SessionView]
+    next_cursor: str | None = None

@@ -1,0 +1,179 @@
+"""Sign-up, login, token refresh and the lifecycle of sessions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from typing import Any
+
+import asyncpg
+from piccolo.engine.postgres import PostgresEngine
+from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
+
+from server.auth import passwords
+from server.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, SessionView, TokenPair, UserView
+from server.auth.tables import RefreshToken, Session, User
+from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_refresh_token, new_refresh_token
+from server.errors import Conflict, FieldError, Invalid, NotFound, Unauthorized
+
+log = logging.getLogger("harvest.auth")
+MIN_AGE = 18
+_REVOKED = "auth:revoked:{}"
+_WRONG_LOGIN = "the email or password is wrong"
+_BAD_REFRESH = "the refresh token is not valid; sign in again"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def age_on(born: dt.date, today: dt.date) -> int:
+    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def _user_view(row: dict[str, Any]) -> UserView:
+    return UserView(
+        id=row["id"],
+        email=row["email"],
+        first_name=row["first_name"],
+        gender=row["gender"],
+        role=row["role"],
+        email_verified=row["email_verified_at"] is not None,
+        created_at=row["created_at"],
+    )
+
+
+class AuthService:
+    def __init__(self, db: PostgresEngine, valkey: Valkey, issuer: TokenIssuer) -> None:
+        self.db = db
+        self.valkey = valkey
+        self.issuer = issuer
+
+    async def register(self, request: RegisterRequest, device: str) -> AuthResponse:
+        email = normalise_email(request.email)
+        errors = passwords.problems(request.password, email)
+        if age_on(request.date_of_birth, _now().date()) < MIN_AGE:
+            errors.append(FieldError("dateOfBirth", f"you must be at least {MIN_AGE} to join"))
+        if errors:
+            raise Invalid(f"invalid value for {', '.join(e.field for e in errors)}", errors=errors)
+        password_hash = await passwords.hash_password(request.password)
+        now = _now()
+        try:
+            async with self.db.transaction():
+                [row] = await User.insert(
+                    User(
+                        id=uuid.uuid4(), email=email, password_hash=password_hash, first_name=request.first_name.strip(),
+                        date_of_birth=request.date_of_birth, gender=request.gender, created_at=now,
+                    )
+                ).returning(*User.all_columns())
+                pair = await self._open_session(row["id"], row["role"], device)
+        except asyncpg.UniqueViolationError:
+            raise Conflict("an account with this email already exists; sign in instead") from None
+        return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+
+    async def login(self, request: LoginRequest, device: str) -> AuthResponse:
+        row = await User.select(*User.all_columns()).where(User.email == normalise_email(request.email)).first()
+        matches, rehashed = await passwords.verify(row["password_hash"] if row else None, request.password)
+        if not row or not matches:
+            raise Unauthorized(_WRONG_LOGIN)
+        async with self.db.transaction():
+            if rehashed:
+                await User.update({User.password_hash: rehashed}).where(User.id == row["id"])
+            pair = await self._open_session(row["id"], row["role"], device)
+        return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+
+    async def refresh(self, token: str) -> TokenPair:
+        """Rotate the refresh token. A token presented twice means it leaked: the whole login is ended."""
+        now = _now()
+        async with self.db.transaction():
+            rows = await RefreshToken.raw(
+                "SELECT r.id, r.session, r.expires_at, r.used_at, s.revoked_at, s.\"user\" AS user_id, u.role "
+                "FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session JOIN users u ON u.id = s.\"user\" "
+                "WHERE r.token_hash = {} FOR UPDATE OF r, s",
+                hash_refresh_token(token),
+            )
+            if not rows or rows[0]["revoked_at"] is not None or rows[0]["expires_at"] <= now:
+                raise Unauthorized(_BAD_REFRESH)
+            found = rows[0]
+            if found["used_at"] is not None:
+                await self._revoke_in_transaction([found["session"]], now)
+                reused = True
+            else:
+                reused = False
+                await RefreshToken.update({RefreshToken.used_at: now}).where(RefreshToken.id == found["id"])
+                await Session.update({Session.last_seen_at: now}).where(Session.id == found["session"])
+                pair = await self._issue(found["session"], found["user_id"], found["role"])
+        if reused:
+            log.warning("refresh token reused; session revoked", extra={"session": str(found["session"])})
+            await self._mark_revoked([found["session"]])
+            raise Unauthorized(_BAD_REFRESH)
+        return pair
+
+    async def logout(self, claims: Claims) -> None:
+        await self.revoke([claims.session_id])
+
+    async def sessions(self, claims: Claims) -> list[SessionView]:
+        rows = (
+            await Session.select(Session.id, Session.device, Session.created_at, Session.last_seen_at)
+            .where((Session.user == claims.user_id) & Session.revoked_at.is_null())
+            .order_by(Session.last_seen_at, ascending=False)
+        )
+        return [SessionView(current=row["id"] == claims.session_id, **row) for row in rows]
+
+    async def end_session(self, claims: Claims, session_id: uuid.UUID) -> None:
+        owned = await Session.exists().where(
+            (Session.id == session_id) & (Session.user == claims.user_id) & Session.revoked_at.is_null()
+        )
+        if not owned:
+            raise NotFound("no such session")
+        await self.revoke([session_id])
+
+    async def revoke(self, session_ids: list[uuid.UUID]) -> None:
+        async with self.db.transaction():
+            await self._revoke_in_transaction(session_ids, _now())
+        await self._mark_revoked(session_ids)
+
+    async def session_is_active(self, session_id: uuid.UUID) -> bool:
+        """Valkey answers for revocations of the last 15 minutes; without it, Postgres does."""
+        try:
+            return not await self.valkey.exists(_REVOKED.format(session_id))
+        except (ValkeyError, OSError):
+            return await Session.exists().where((Session.id == session_id) & Session.revoked_at.is_null())
+
+    async def _open_session(self, user_id: uuid.UUID, role: str, device: str) -> TokenPair:
+        now = _now()
+        session_id = uuid.uuid4()
+        await Session.insert(Session(id=session_id, user=user_id, device=device[:200], created_at=now, last_seen_at=now))
+        return await self._issue(session_id, user_id, role)
+
+    async def _issue(self, session_id: uuid.UUID, user_id: uuid.UUID, role: str) -> TokenPair:
+        token, token_hash = new_refresh_token()
+        expires = _now() + dt.timedelta(seconds=REFRESH_SECONDS)
+        await RefreshToken.insert(RefreshToken(id=uuid.uuid4(), session=session_id, token_hash=token_hash, expires_at=expires))
+        access = self.issuer.access_token(user_id, session_id, role)
+        return TokenPair(access_token=access, refresh_token=token, expires_in=ACCESS_SECONDS)
+
+    @staticmethod
+    async def _revoke_in_transaction(session_ids: list[uuid.UUID], now: dt.datetime) -> None:
+        await Session.update({Session.revoked_at: now}).where(Session.id.is_in(session_ids) & Session.revoked_at.is_null())
+        await RefreshToken.delete().where(RefreshToken.session.is_in(session_ids) & RefreshToken.used_at.is_null())
+
+    async def _mark_revoked(self, session_ids: list[uuid.UUID]) -> None:
+        """Access tokens live 15 minutes, so the mark needs to outlive them by no more than that."""
+        try:
+            async with self.valkey.pipeline(transaction=False) as pipe:
+                for session_id in session_ids:
+                    pipe.set(_REVOKED.format(session_id), "1", ex=ACCESS_SECONDS + 60)
+                await pipe.execute()
+        except (ValkeyError, OSError):
+            log.warning("could not mark sessions revoked in valkey; postgres still answers", exc_info=True)
+
+
+def _pair_fields(pair: TokenPair) -> dict[str, Any]:
+    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "expires_in": pair.expires_in}
