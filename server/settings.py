@@ -82,6 +82,19 @@ class SeaweedfsSection(_Section):
     filer_port: SeaweedPort = 8888
 
 
+class LimitsSection(_Section):
+    #: failed logins allowed per account and client address in login_failure_window_minutes
+    login_failures_per_account_ip: Annotated[int, msgspec.Meta(ge=1)] = 5
+    login_failure_window_minutes: Annotated[int, msgspec.Meta(ge=1)] = 15
+    #: failed logins allowed per account in an hour, from anywhere
+    login_failures_per_account_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 100
+    #: requests to /api/auth per client address per minute
+    auth_requests_per_ip_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
+    registrations_per_ip_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 10
+    #: calls per signed-in user per minute, across every endpoint
+    requests_per_user_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 100
+
+
 class LoggingSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -93,6 +106,7 @@ class Config(_Section):
     valkey: ValkeySection = ValkeySection()
     storage: StorageSection = StorageSection()
     seaweedfs: SeaweedfsSection = SeaweedfsSection()
+    limits: LimitsSection = LimitsSection()
     logging: LoggingSection = LoggingSection()
 
 

@@ -9,26 +9,36 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from server.auth.schemas import AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, SessionPage, TokenPair
-from server.web.auth import Auth, Caller
+from server.web.auth import Auth, Caller, auth_service
 
 
 def _device(request: Request) -> str:
     return request.headers.get("user-agent", "")
 
 
+def _ip(request: Request) -> str:
+    """The client's address; behind nginx, uvicorn takes it from X-Forwarded-For, which nginx sets."""
+    return request.client.host if request.client else "unknown"
+
+
+async def _throttle(request: Request) -> None:
+    """Sign-in endpoints count against the client's address; signed-in calls count against the user."""
+    await auth_service(request.app.state).throttle_client(_ip(request))
+
+
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
 
-    @post("/register", status_code=HTTP_201_CREATED)
+    @post("/register", before_request=_throttle, status_code=HTTP_201_CREATED)
     async def register(self, data: JSONBody[RegisterRequest], auth: Auth, request: Request) -> AuthResponse:
-        return await auth.register(data, _device(request))
+        return await auth.register(data, _device(request), _ip(request))
 
-    @post("/login", status_code=HTTP_200_OK)
+    @post("/login", before_request=_throttle, status_code=HTTP_200_OK)
     async def login(self, data: JSONBody[LoginRequest], auth: Auth, request: Request) -> AuthResponse:
-        return await auth.login(data, _device(request))
+        return await auth.login(data, _device(request), _ip(request))
 
-    @post("/refresh", status_code=HTTP_200_OK)
+    @post("/refresh", before_request=_throttle, status_code=HTTP_200_OK)
     async def refresh(self, data: JSONBody[RefreshRequest], auth: Auth) -> TokenPair:
         return await auth.refresh(data.refresh_token)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import uuid
 from typing import Any
@@ -17,6 +18,8 @@ from server.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, Ses
 from server.auth.tables import RefreshToken, Session, User
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_refresh_token, new_refresh_token
 from server.errors import Conflict, FieldError, Invalid, NotFound, Unauthorized
+from server.platform.ratelimit import RateLimiter
+from server.settings import LimitsSection
 
 log = logging.getLogger("harvest.auth")
 MIN_AGE = 18
@@ -49,13 +52,28 @@ def _user_view(row: dict[str, Any]) -> UserView:
     )
 
 
+def _account_key(email: str) -> str:
+    """Rate-limit keys name accounts by a hash, so Valkey holds no email addresses."""
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
+
+
 class AuthService:
-    def __init__(self, db: PostgresEngine, valkey: Valkey, issuer: TokenIssuer) -> None:
+    def __init__(self, db: PostgresEngine, valkey: Valkey, issuer: TokenIssuer, limits: LimitsSection) -> None:
         self.db = db
         self.valkey = valkey
         self.issuer = issuer
+        self.limits = limits
+        self.limiter = RateLimiter(valkey)
 
-    async def register(self, request: RegisterRequest, device: str) -> AuthResponse:
+    async def throttle_client(self, ip: str) -> None:
+        """Every /api/auth request counts against its client address."""
+        await self.limiter.hit("auth-ip", ip, self.limits.auth_requests_per_ip_per_minute, 60)
+
+    async def throttle_user(self, claims: Claims) -> None:
+        await self.limiter.hit("user", str(claims.user_id), self.limits.requests_per_user_per_minute, 60)
+
+    async def register(self, request: RegisterRequest, device: str, ip: str) -> AuthResponse:
+        await self.limiter.hit("register-ip", ip, self.limits.registrations_per_ip_per_hour, 3600)
         email = normalise_email(request.email)
         errors = passwords.problems(request.password, email)
         if age_on(request.date_of_birth, _now().date()) < MIN_AGE:
@@ -77,11 +95,22 @@ class AuthService:
             raise Conflict("an account with this email already exists; sign in instead") from None
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
 
-    async def login(self, request: LoginRequest, device: str) -> AuthResponse:
-        row = await User.select(*User.all_columns()).where(User.email == normalise_email(request.email)).first()
+    async def login(self, request: LoginRequest, device: str, ip: str) -> AuthResponse:
+        email = normalise_email(request.email)
+        account = _account_key(email)
+        limits = self.limits
+        window = limits.login_failure_window_minutes * 60
+        # Checked before the password, counted only on failure: a right password never locks anyone out
+        # until the window is full of wrong ones.
+        await self.limiter.check("login-fail", f"{account}:{ip}", limits.login_failures_per_account_ip, window)
+        await self.limiter.check("login-fail-account", account, limits.login_failures_per_account_per_hour, 3600)
+        row = await User.select(*User.all_columns()).where(User.email == email).first()
         matches, rehashed = await passwords.verify(row["password_hash"] if row else None, request.password)
         if not row or not matches:
+            await self.limiter.hit("login-fail", f"{account}:{ip}", 10**9, window)
+            await self.limiter.hit("login-fail-account", account, 10**9, 3600)
             raise Unauthorized(_WRONG_LOGIN)
+        await self.limiter.clear("login-fail", f"{account}:{ip}")
         async with self.db.transaction():
             if rehashed:
                 await User.update({User.password_hash: rehashed}).where(User.id == row["id"])

@@ -12,7 +12,7 @@ from server.errors import Unauthorized
 
 
 def auth_service(state: State) -> AuthService:
-    return AuthService(state.db, state.valkey, state.token_issuer)
+    return AuthService(state.db, state.valkey, state.token_issuer, state.settings.config.limits)
 
 
 async def current_claims(request: Request, state: State) -> Claims:
@@ -22,8 +22,10 @@ async def current_claims(request: Request, state: State) -> Claims:
         raise Unauthorized("send `Authorization: Bearer <accessToken>`")
     issuer: TokenIssuer = state.token_issuer
     claims = issuer.verify(token.strip())
-    if not await auth_service(state).session_is_active(claims.session_id):
+    service = auth_service(state)
+    if not await service.session_is_active(claims.session_id):
         raise Unauthorized("this login has ended; sign in again")
+    await service.throttle_user(claims)
     return claims
 
 

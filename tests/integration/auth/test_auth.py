@@ -7,6 +7,7 @@ import datetime as dt
 import time
 import uuid
 
+import httpx
 import jwt
 import pytest
 from argon2 import PasswordHasher
@@ -188,3 +189,48 @@ async def test_forged_expired_and_misaddressed_tokens_are_refused(client, stack)
     assert (await client.get("/api/auth/sessions")).status_code == 401
     assert (await client.get("/api/auth/sessions", headers=bearer(body["accessToken"]))).status_code == 200
     assert _claims(body)["aud"] == AUDIENCE
+
+
+async def test_failed_logins_lock_the_account_from_that_address_but_not_from_others(client, app):
+    account = person()
+    await client.post("/api/auth/register", json=account)
+    wrong = {"email": account["email"], "password": "not the password"}
+    for _ in range(5):
+        assert (await client.post("/api/auth/login", json=wrong)).status_code == 401
+    locked = await client.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})
+    assert locked.status_code == 429
+    assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
+    elsewhere = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4000)), base_url="http://t")
+    async with elsewhere:
+        assert (await elsewhere.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})).status_code == 200
+
+
+async def test_registrations_from_one_address_are_capped(client):
+    for _ in range(10):
+        await register(client)
+    capped = await client.post("/api/auth/register", json=person())
+    assert capped.status_code == 429 and int(capped.headers["Retry-After"]) > 0
+
+
+async def test_auth_requests_per_address_are_capped(client):
+    answers = [(await client.post("/api/auth/refresh", json={"refreshToken": "x" * 40})).status_code for _ in range(61)]
+    assert answers[:60] == [401] * 60 and answers[60] == 429
+
+
+async def test_limits_fail_open_when_valkey_is_unreachable():
+    from valkey.asyncio import Valkey
+
+    from server.platform.ratelimit import RateLimiter
+    from tests.services import free_port
+
+    away = Valkey(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    limiter = RateLimiter(away)
+    for _ in range(3):
+        await limiter.hit("test", "k", 1, 60)
+    await away.aclose()
+
+
+async def test_a_signed_in_user_is_capped_per_minute(client):
+    body = await register(client)
+    answers = [(await client.get("/api/auth/sessions", headers=bearer(body["accessToken"]))).status_code for _ in range(101)]
+    assert answers[:100] == [200] * 100 and answers[100] == 429

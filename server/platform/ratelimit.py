@@ -1,0 +1,50 @@
+"""Fixed-window counters in Valkey. When Valkey is down, limits fail open and say so in the log:
+availability of sign-in wins, and Argon2's cost still bounds guessing."""
+
+from __future__ import annotations
+
+import logging
+
+from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
+
+from server.errors import RateLimited
+
+log = logging.getLogger("harvest.ratelimit")
+
+
+class RateLimiter:
+    def __init__(self, valkey: Valkey, prefix: str = "rl") -> None:
+        self.valkey = valkey
+        self.prefix = prefix
+
+    async def hit(self, name: str, key: str, limit: int, window_seconds: int) -> None:
+        """Count one event; past ``limit`` in the window, refuse it with the seconds left."""
+        count, ttl = await self._count(name, key, window_seconds, add=1)
+        if count > limit:
+            raise RateLimited("too many requests; try again later", retry_after=max(ttl, 1))
+
+    async def check(self, name: str, key: str, limit: int, window_seconds: int) -> None:
+        """Refuse when the window is already full, without counting this attempt."""
+        count, ttl = await self._count(name, key, window_seconds, add=0)
+        if count >= limit:
+            raise RateLimited("too many attempts; try again later", retry_after=max(ttl, 1))
+
+    async def clear(self, name: str, key: str) -> None:
+        try:
+            await self.valkey.delete(f"{self.prefix}:{name}:{key}")
+        except (ValkeyError, OSError):
+            log.warning("rate limit store unreachable", extra={"limit": name})
+
+    async def _count(self, name: str, key: str, window_seconds: int, add: int) -> tuple[int, int]:
+        counter = f"{self.prefix}:{name}:{key}"
+        try:
+            async with self.valkey.pipeline(transaction=True) as pipe:
+                pipe.incrby(counter, add)
+                pipe.expire(counter, window_seconds, nx=True)
+                pipe.ttl(counter)
+                count, _, ttl = await pipe.execute()
+        except (ValkeyError, OSError):
+            log.warning("rate limit store unreachable; allowing the request", extra={"limit": name})
+            return 0, 0
+        return int(count), int(ttl)
