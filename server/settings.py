@@ -8,6 +8,7 @@ sockets; external ones through the endpoints harvest.toml names.
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import secrets as _random
@@ -82,6 +83,18 @@ class SeaweedfsSection(_Section):
     filer_port: SeaweedPort = 8888
 
 
+class EmailSection(_Section):
+    #: empty sends no email (sign-up still works; `harvestctl doctor` reports it)
+    smtp_host: str = ""
+    smtp_port: Port = 587
+    smtp_username: str = ""
+    #: STARTTLS before authenticating; turn off only for a relay on this host
+    smtp_starttls: bool = True
+    from_address: str = "Harvest <no-reply@localhost>"
+    #: where links in emails point: empty means https://<hostname>; an app deep link such as harvest://
+    link_base: str = ""
+
+
 class LimitsSection(_Section):
     #: failed logins allowed per account and client address in login_failure_window_minutes
     login_failures_per_account_ip: Annotated[int, msgspec.Meta(ge=1)] = 5
@@ -91,6 +104,8 @@ class LimitsSection(_Section):
     #: requests to /api/auth per client address per minute
     auth_requests_per_ip_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     registrations_per_ip_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 10
+    #: password-reset requests per email address per hour
+    reset_requests_per_email_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 5
     #: calls per signed-in user per minute, across every endpoint
     requests_per_user_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 100
 
@@ -106,6 +121,7 @@ class Config(_Section):
     valkey: ValkeySection = ValkeySection()
     storage: StorageSection = StorageSection()
     seaweedfs: SeaweedfsSection = SeaweedfsSection()
+    email: EmailSection = EmailSection()
     limits: LimitsSection = LimitsSection()
     logging: LoggingSection = LoggingSection()
 
@@ -138,11 +154,16 @@ class Secrets(_Section):
         filer_write_key: str
         filer_read_key: str
 
+    class Email(_Section):
+        smtp_password: str = ""
+
     postgres: Postgres
     valkey: Valkey
     s3: S3
     jwt: Jwt
     seaweedfs: Seaweedfs
+    #: written by the operator when the SMTP relay needs a password
+    email: Email = Email()
 
 
 class Layout(msgspec.Struct, frozen=True):
@@ -234,6 +255,11 @@ class Settings(msgspec.Struct, frozen=True):
 
     def bucket(self, purpose: Literal["originals", "media"]) -> str:
         return f"{self.config.storage.bucket_prefix}-{purpose}"
+
+    def link(self, path: str) -> str:
+        """A link for an email: the app's deep link base when configured, else the public URL."""
+        base = self.config.email.link_base or self.public_url()
+        return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
     def api_workers(self) -> int:
         return self.config.api.workers or (os.cpu_count() or 1)
@@ -360,13 +386,14 @@ def complete_secrets(raw: bytes) -> Secrets | None:
 
 
 def render_secrets(value: Secrets) -> str:
-    """secrets.toml text; every value is URL-safe base64 or hex, so no escaping is needed."""
+    """secrets.toml text. JSON's string escapes are valid TOML, so any value an operator added survives."""
+    quote = json.dumps
     lines = ["# Generated once by harvestctl up. Keep this file 0600; never commit or paste it.", ""]
-    for section in ("postgres", "valkey", "s3", "seaweedfs"):
+    for section in ("postgres", "valkey", "s3", "seaweedfs", "email"):
         lines.append(f"[{section}]")
         for key, item in msgspec.structs.asdict(getattr(value, section)).items():
-            lines.append(f'{key} = "{item}"')
+            lines.append(f"{key} = {quote(item)}")
         lines.append("")
     for key in value.jwt.keys:
-        lines += ["[[jwt.keys]]", f'kid = "{key.kid}"', f'secret = "{key.secret}"', ""]
+        lines += ["[[jwt.keys]]", f"kid = {quote(key.kid)}", f"secret = {quote(key.secret)}", ""]
     return "\n".join(lines)

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import configparser
 import contextlib
+import email
+import email.message
+import email.policy
 import os
 import shlex
 import shutil
@@ -23,6 +26,7 @@ from pathlib import Path
 
 import jinja2
 import msgspec
+from aiosmtpd.controller import Controller as SMTPController
 
 from server import settings as settings_module
 
@@ -66,6 +70,7 @@ SERVICE_USER = "postgres"  # Postgres refuses to run as root; Debian's package b
 class Stack:
     root: Path
     settings: settings_module.Settings
+    mailbox: Mailbox
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def stop(self) -> None:
@@ -106,11 +111,27 @@ class Stack:
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(CONFIGS), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def _config_text(pg_port: int, weed: dict[str, int]) -> str:
+def _config_text(pg_port: int, weed: dict[str, int], smtp_port: int) -> str:
     return (
-        f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n[seaweedfs]\n"
+        f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n"
+        f"[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_starttls = false\n"
+        "link_base = \"harvest://app\"\n\n[seaweedfs]\n"
         + "".join(f"{name} = {port}\n" for name, port in weed.items())
     )
+
+
+class Mailbox:
+    """A real SMTP server on loopback that keeps what it receives (aiosmtpd handler)."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+
+    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+        self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
+        return "250 OK"
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [m for m in self.messages if m["To"] == address]
 
 
 def _spawn(stack: Stack, name: str, argv: list[str], user: str | None = None, cwd: Path | None = None) -> Path:
@@ -186,13 +207,17 @@ def running_stack() -> Iterator[Stack]:
     weed = {name: free_port(10000) for name in ("s3_port", "master_port", "volume_port", "filer_port")}
     etc = root / "etc/harvest"
     etc.mkdir(parents=True)
-    (etc / "harvest.toml").write_text(_config_text(free_port(), weed))
+    mailbox = Mailbox()
+    smtp = SMTPController(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp.start()
+    (etc / "harvest.toml").write_text(_config_text(free_port(), weed, smtp.port))
     (etc / "secrets.toml").write_text(settings_module.render_secrets(settings_module.new_secrets()))
-    stack = Stack(root=root, settings=settings_module.load(str(root)))
+    stack = Stack(root=root, settings=settings_module.load(str(root)), mailbox=mailbox)
     try:
         _start_postgres(stack)
         _start_valkey(stack)
         _start_seaweedfs(stack)
         yield stack
     finally:
+        smtp.stop()
         stack.stop()

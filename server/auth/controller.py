@@ -6,9 +6,19 @@ import uuid
 
 from litestar import Controller, Request, delete, get, post
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from server.auth.schemas import AuthResponse, LoginRequest, RefreshRequest, RegisterRequest, SessionPage, TokenPair
+from server.auth.schemas import (
+    AuthResponse,
+    ForgotPasswordRequest,
+    LoginRequest,
+    RefreshRequest,
+    RegisterRequest,
+    ResetPasswordRequest,
+    SessionPage,
+    TokenPair,
+    VerifyEmailRequest,
+)
 from server.web.auth import Auth, Caller, auth_service
 
 
@@ -41,6 +51,18 @@ class AuthController(Controller):
     @post("/refresh", before_request=_throttle, status_code=HTTP_200_OK)
     async def refresh(self, data: JSONBody[RefreshRequest], auth: Auth) -> TokenPair:
         return await auth.refresh(data.refresh_token)
+
+    @post("/forgot-password", before_request=_throttle, status_code=HTTP_202_ACCEPTED)
+    async def forgot_password(self, data: JSONBody[ForgotPasswordRequest], auth: Auth) -> None:
+        await auth.forgot_password(data.email)
+
+    @post("/reset-password", before_request=_throttle, status_code=HTTP_204_NO_CONTENT)
+    async def reset_password(self, data: JSONBody[ResetPasswordRequest], auth: Auth) -> None:
+        await auth.reset_password(data.token, data.new_password)
+
+    @post("/verify-email", before_request=_throttle, status_code=HTTP_204_NO_CONTENT)
+    async def verify_email(self, data: JSONBody[VerifyEmailRequest], auth: Auth) -> None:
+        await auth.verify_email(data.token)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT)
     async def logout(self, auth: Auth, claims: Caller) -> None:

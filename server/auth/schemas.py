@@ -35,6 +35,19 @@ class RefreshRequest(Camel):
     refresh_token: Annotated[str, msgspec.Meta(min_length=20, max_length=200)]
 
 
+class ForgotPasswordRequest(Camel):
+    email: Email
+
+
+class ResetPasswordRequest(Camel):
+    token: Annotated[str, msgspec.Meta(min_length=20, max_length=200)]
+    new_password: Password
+
+
+class VerifyEmailRequest(Camel):
+    token: Annotated[str, msgspec.Meta(min_length=20, max_length=200)]
+
+
 class UserView(Camel):
     id: uuid.UUID
     email: str

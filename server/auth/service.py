@@ -15,9 +15,10 @@ from valkey.exceptions import ValkeyError
 
 from server.auth import passwords
 from server.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, SessionView, TokenPair, UserView
-from server.auth.tables import RefreshToken, Session, User
-from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_refresh_token, new_refresh_token
+from server.auth.tables import EmailToken, RefreshToken, Session, User
+from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Invalid, NotFound, Unauthorized
+from server.platform.jobs import JobQueue
 from server.platform.ratelimit import RateLimiter
 from server.settings import LimitsSection
 
@@ -26,6 +27,18 @@ MIN_AGE = 18
 _REVOKED = "auth:revoked:{}"
 _WRONG_LOGIN = "the email or password is wrong"
 _BAD_REFRESH = "the refresh token is not valid; sign in again"
+_BAD_LINK = "this link is invalid, used or expired; ask for a new one"
+#: how long an emailed token stays valid, by purpose
+EMAIL_TOKEN_LIFETIME = {"verify": dt.timedelta(hours=24), "reset": dt.timedelta(hours=1)}
+EMAIL_JOB = "auth.email"
+
+
+async def issue_email_token(user_id: uuid.UUID, purpose: str) -> str:
+    """A single-use token for an email; only its hash is stored."""
+    token, token_hash = new_secret_token()
+    expires = _now() + EMAIL_TOKEN_LIFETIME[purpose]
+    await EmailToken.insert(EmailToken(id=uuid.uuid4(), user=user_id, purpose=purpose, token_hash=token_hash, expires_at=expires))
+    return token
 
 
 def normalise_email(email: str) -> str:
@@ -91,6 +104,7 @@ class AuthService:
                     )
                 ).returning(*User.all_columns())
                 pair = await self._open_session(row["id"], row["role"], device)
+                await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "verify"})
         except asyncpg.UniqueViolationError:
             raise Conflict("an account with this email already exists; sign in instead") from None
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
@@ -125,7 +139,7 @@ class AuthService:
                 "SELECT r.id, r.session, r.expires_at, r.used_at, s.revoked_at, s.\"user\" AS user_id, u.role "
                 "FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session JOIN users u ON u.id = s.\"user\" "
                 "WHERE r.token_hash = {} FOR UPDATE OF r, s",
-                hash_refresh_token(token),
+                hash_token(token),
             )
             if not rows or rows[0]["revoked_at"] is not None or rows[0]["expires_at"] <= now:
                 raise Unauthorized(_BAD_REFRESH)
@@ -143,6 +157,51 @@ class AuthService:
             await self._mark_revoked([found["session"]])
             raise Unauthorized(_BAD_REFRESH)
         return pair
+
+    async def forgot_password(self, email: str) -> None:
+        """Queue a reset email when the account exists; the caller always answers 202 either way."""
+        email = normalise_email(email)
+        await self.limiter.hit("reset-email", _account_key(email), self.limits.reset_requests_per_email_per_hour, 3600)
+        row = await User.select(User.id).where(User.email == email).first()
+        if row:
+            await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "reset"})
+
+    async def reset_password(self, token: str, new_password: str) -> None:
+        """Set a new password from an emailed token and end every login of the account."""
+        now = _now()
+        async with self.db.transaction():
+            found = await self._take_email_token(token, "reset", now)
+            user = await User.select(User.email).where(User.id == found["user"]).first()
+            errors = passwords.problems(new_password, user["email"], field="newPassword")
+            if errors:
+                raise Invalid("invalid value for newPassword", errors=errors)
+            password_hash = await passwords.hash_password(new_password)
+            await User.update({User.password_hash: password_hash}).where(User.id == found["user"])
+            sessions = await Session.select(Session.id).where((Session.user == found["user"]) & Session.revoked_at.is_null())
+            session_ids = [row["id"] for row in sessions]
+            if session_ids:
+                await self._revoke_in_transaction(session_ids, now)
+        await self._mark_revoked(session_ids)
+
+    async def verify_email(self, token: str) -> None:
+        now = _now()
+        async with self.db.transaction():
+            found = await self._take_email_token(token, "verify", now)
+            await User.update({User.email_verified_at: now}).where(
+                (User.id == found["user"]) & User.email_verified_at.is_null()
+            )
+
+    @staticmethod
+    async def _take_email_token(token: str, purpose: str, now: dt.datetime) -> dict[str, Any]:
+        """Mark a valid token used (inside the caller's transaction) or refuse it."""
+        rows = await EmailToken.raw(
+            "UPDATE email_tokens SET used_at = {} WHERE token_hash = {} AND purpose = {} "
+            "AND used_at IS NULL AND expires_at > {} RETURNING id, \"user\"",
+            now, hash_token(token), purpose, now,
+        )
+        if not rows:
+            raise Invalid(_BAD_LINK, errors=[FieldError("token", _BAD_LINK)])
+        return rows[0]
 
     async def logout(self, claims: Claims) -> None:
         await self.revoke([claims.session_id])
@@ -182,7 +241,7 @@ class AuthService:
         return await self._issue(session_id, user_id, role)
 
     async def _issue(self, session_id: uuid.UUID, user_id: uuid.UUID, role: str) -> TokenPair:
-        token, token_hash = new_refresh_token()
+        token, token_hash = new_secret_token()
         expires = _now() + dt.timedelta(seconds=REFRESH_SECONDS)
         await RefreshToken.insert(RefreshToken(id=uuid.uuid4(), session=session_id, token_hash=token_hash, expires_at=expires))
         access = self.issuer.access_token(user_id, session_id, role)

@@ -42,3 +42,16 @@ class RefreshToken(Table, tablename="refresh_tokens"):
     token_hash = Varchar(length=64, unique=True)
     expires_at = Timestamptz()
     used_at = Timestamptz(null=True, default=None)
+
+
+class EmailToken(Table, tablename="email_tokens"):
+    """Single-use tokens sent by email: verify an address, or reset a password."""
+
+    id = UUID(primary_key=True)
+    user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
+    #: verify or reset
+    purpose = Varchar(length=16)
+    #: SHA-256 of the token; the token itself exists only in the email
+    token_hash = Varchar(length=64, unique=True)
+    expires_at = Timestamptz()
+    used_at = Timestamptz(null=True, default=None)

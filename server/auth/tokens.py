@@ -70,11 +70,11 @@ class TokenIssuer:
             raise Unauthorized("the access token is not valid") from None
 
 
-def new_refresh_token() -> tuple[str, str]:
-    """(token for the client, hash to store)."""
+def new_secret_token() -> tuple[str, str]:
+    """An opaque token (refresh, email link): (token for the client, hash to store)."""
     token = secrets.token_urlsafe(32)
-    return token, hash_refresh_token(token)
+    return token, hash_token(token)
 
 
-def hash_refresh_token(token: str) -> str:
+def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,42 @@
+"""Outgoing email over SMTP, off the event loop. Only the worker sends; requests never wait on a relay."""
+
+from __future__ import annotations
+
+import asyncio
+import smtplib
+import ssl
+from email.message import EmailMessage
+
+from server.settings import Settings
+
+
+class MailNotConfigured(RuntimeError):
+    """harvest.toml names no SMTP relay."""
+
+
+class Mailer:
+    def __init__(self, settings: Settings) -> None:
+        self.config = settings.config.email
+        self.password = settings.secrets.email.smtp_password
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.config.smtp_host)
+
+    async def send(self, to: str, subject: str, text: str) -> None:
+        if not self.configured:
+            raise MailNotConfigured("no SMTP relay configured ([email] smtp_host in harvest.toml)")
+        message = EmailMessage()
+        message["From"] = self.config.from_address
+        message["To"] = to
+        message["Subject"] = subject
+        message.set_content(text)
+        await asyncio.to_thread(self._deliver, message)
+
+    def _deliver(self, message: EmailMessage) -> None:
+        with smtplib.SMTP(self.config.smtp_host, self.config.smtp_port, timeout=20) as smtp:
+            if self.config.smtp_starttls:
+                smtp.starttls(context=ssl.create_default_context())
+            if self.config.smtp_username:
+                smtp.login(self.config.smtp_username, self.password)
+            smtp.send_message(message)
