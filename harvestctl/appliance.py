@@ -37,6 +37,8 @@ class Appliance:
             reason = done.stderr.strip()
             hint = "" if "harvestctl up" in reason else "fix that key in harvest.toml; `harvestctl config validate` checks it"
             raise CliError(reason, hint, Exit.BAD_CONFIG)
+        if done.returncode == 4:
+            raise CliError(done.stderr.strip(), "check the arguments (see the verb's --help)", Exit.BAD_USAGE)
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise CliError(f"{verb} failed: {reason}", "run `harvestctl doctor` to see which part is down")

@@ -10,7 +10,7 @@ import typer
 
 from harvestctl import output
 from harvestctl.appliance import Appliance
-from harvestctl.commands import config, db, doctor, stack
+from harvestctl.commands import config, db, doctor, stack, users
 from harvestctl.errors import CliError, Exit
 
 app = typer.Typer(
@@ -41,6 +41,7 @@ app.command()(stack.logs)
 app.command()(doctor.doctor)
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
+app.add_typer(users.app, name="users")
 
 
 def _json_anywhere(argv: list[str]) -> list[str]:

@@ -1,7 +1,8 @@
 """The server's management entry points, run by harvestctl and Ansible as ``python -m server.manage VERB``.
 
 Each verb prints one JSON document on stdout. A failure prints one line on stderr and exits 2 (bad
-configuration) or 1 (anything else), so the caller can show it as it is.
+configuration), 4 (a bad argument, such as an unknown account) or 1 (anything else), so the caller can
+show it as it is.
 """
 
 from __future__ import annotations
@@ -190,6 +191,24 @@ def storage_init(settings: Settings) -> dict[str, Any]:
     return {"created": Storage(settings).ensure_buckets()}
 
 
+async def accounts(settings: Settings, verb: str, args: argparse.Namespace) -> dict[str, Any]:
+    from piccolo.engine import engine_finder
+
+    from server.auth import admin
+    from server.auth.service import AuthService
+    from server.auth.tokens import TokenIssuer
+    from server.platform import cache
+
+    valkey = cache.client_for(settings)
+    try:
+        service = AuthService(engine_finder(), valkey, TokenIssuer(settings), settings.config.limits)
+        if verb == "create-admin":
+            return await admin.create_admin(settings, service, args.email)
+        return await admin.set_role(service, args.email, args.role)
+    finally:
+        await valkey.aclose()
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m server.manage")
     parser.add_argument("--root", default=os.environ.get("HARVEST_ROOT", "/"))
@@ -203,6 +222,11 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("migrate", help="apply pending database migrations")
     verbs.add_parser("db-status", help="applied and pending migrations")
     verbs.add_parser("storage-init", help="create missing buckets on the object store")
+    admin_parser = verbs.add_parser("create-admin", help="make or promote an admin; prints a one-time set-password link")
+    admin_parser.add_argument("email")
+    role_parser = verbs.add_parser("set-role", help="change an account's role and end its logins")
+    role_parser.add_argument("email")
+    role_parser.add_argument("role")
     tls_parser = verbs.add_parser("objectstore-tls", help="make the embedded store's gRPC certificates once")
     tls_parser.add_argument("folder", type=Path)
     tls_parser.add_argument("--owner", help="system user that owns the files")
@@ -223,12 +247,17 @@ def main(argv: list[str] | None = None) -> int:
                 result = ansible_vars(settings, args.target)
             elif args.verb == "storage-init":
                 result = storage_init(settings)
+            elif args.verb in ("create-admin", "set-role"):
+                result = asyncio.run(_with_engine(lambda: accounts(settings, args.verb, args)))
             else:
                 work = migrate if args.verb == "migrate" else migrations_status
                 result = asyncio.run(_with_engine(work))
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    except (LookupError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 4
     except Exception as exc:  # noqa: BLE001 - one line for the operator; the caller adds the hint
         print(f"{type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
         return 1

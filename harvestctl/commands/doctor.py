@@ -30,6 +30,8 @@ class Check:
     ok: bool
     detail: str
     hint: str = ""
+    #: passes, but something an operator should know (shown as WARN)
+    warning: bool = False
 
 
 def _os() -> Check:
@@ -95,6 +97,14 @@ def _certificate(appliance: Appliance) -> Check:
     return Check("certificate", ok, f"{path.name} expires in {days} days", hint)
 
 
+def _email(appliance: Appliance) -> Check:
+    relay = appliance.config["email"]["smtp_host"]
+    if relay:
+        return Check("email", True, f"SMTP relay {relay}:{appliance.config['email']['smtp_port']}")
+    return Check("email", True, "no SMTP relay: verification and reset emails are not sent",
+                 "set [email] smtp_host in harvest.toml", warning=True)
+
+
 def _services(appliance: Appliance) -> tuple[list[Check], bool]:
     supervisor = Supervisor(appliance.layout["supervisor_socket"])
     if not supervisor.alive():
@@ -130,13 +140,13 @@ def doctor(ctx: typer.Context) -> None:
     except CliError as exc:
         checks.append(Check("config", False, exc.message, exc.hint))
     else:
-        checks += [_disk(appliance), _memory(appliance), _secrets(appliance)]
+        checks += [_disk(appliance), _memory(appliance), _secrets(appliance), _email(appliance)]
         service_checks, running = _services(appliance)
         checks += [_ports(appliance, running), *service_checks]
         if running:
             checks += _dependencies(appliance)
         checks.append(_certificate(appliance))
-    rows = [("PASS" if c.ok else "FAIL", c.name, c.detail, c.hint) for c in checks]
+    rows = [("FAIL" if not c.ok else "WARN" if c.warning else "PASS", c.name, c.detail, c.hint) for c in checks]
     appliance.out.table("Harvest doctor", ["Result", "Check", "Detail", "Fix"], rows, [asdict(c) for c in checks])
     failed = [c.name for c in checks if not c.ok]
     if failed:

@@ -52,7 +52,7 @@ class UserView(Camel):
     id: uuid.UUID
     email: str
     first_name: str
-    gender: Gender
+    gender: Gender | None
     role: Role
     email_verified: bool
     created_at: dt.datetime

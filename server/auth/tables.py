@@ -13,8 +13,9 @@ class User(Table, tablename="users"):
     #: Argon2id PHC string; parameters travel with it, so they can be raised and rehashed on login
     password_hash = Text()
     first_name = Varchar(length=50)
-    date_of_birth = Date()
-    gender = Varchar(length=16)
+    #: null only for staff accounts an operator made on the host (`harvestctl users create-admin`)
+    date_of_birth = Date(null=True, default=None)
+    gender = Varchar(length=16, null=True, default=None)
     #: user, moderator or admin
     role = Varchar(length=16, default="user")
     email_verified_at = Timestamptz(null=True, default=None)

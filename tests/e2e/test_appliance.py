@@ -270,3 +270,12 @@ def test_objects_round_trip_through_the_s3_gateway(appliance: Installed):
     client.put_object("harvest-originals", "e2e/probe.bin", io.BytesIO(b"\x00harvest"), 8)
     assert client.get_object("harvest-originals", "e2e/probe.bin").read() == b"\x00harvest"
     client.remove_object("harvest-originals", "e2e/probe.bin")
+
+
+def test_operator_bootstraps_an_admin_with_a_one_time_link(appliance: Installed):
+    done = appliance.ctl("users", "create-admin", "ops@example.com", "--json")
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["link"].startswith(f"https://localhost:{appliance.https_port}/reset-password?token=")
+    refused = appliance.ctl("users", "set-role", "nobody@example.com", "admin")
+    assert refused.returncode == 64 and "no account" in refused.stderr

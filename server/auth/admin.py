@@ -1,0 +1,49 @@
+"""Operator actions on accounts, run on the host through ``python -m server.manage``."""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import uuid
+from typing import Any, get_args
+
+from server.auth import passwords
+from server.auth.schemas import Role
+from server.auth.service import AuthService, issue_email_token, normalise_email
+from server.auth.tables import Session, User
+from server.settings import Settings
+
+ROLES = get_args(Role)
+
+
+async def create_admin(settings: Settings, service: AuthService, email: str) -> dict[str, Any]:
+    """Make (or promote) an admin and return a one-time link to set the password; no password is ever typed."""
+    email = normalise_email(email)
+    row = await User.select(User.id).where(User.email == email).first()
+    if row is None:
+        # Nobody knows this password: the account is usable only after the link sets a real one.
+        unusable = await passwords.hash_password(secrets.token_urlsafe(32))
+        user_id = uuid.uuid4()
+        await User.insert(User(id=user_id, email=email, password_hash=unusable, first_name="Admin", role="admin",
+                               email_verified_at=dt.datetime.now(dt.UTC), created_at=dt.datetime.now(dt.UTC)))
+        created = True
+    else:
+        user_id, created = row["id"], False
+        await set_role(service, email, "admin")
+    token = await issue_email_token(user_id, "reset")
+    return {"email": email, "created": created, "token": token, "link": settings.link(f"reset-password?token={token}")}
+
+
+async def set_role(service: AuthService, email: str, role: str) -> dict[str, Any]:
+    """Change a role and end the account's logins, so no token keeps the old one."""
+    if role not in ROLES:
+        raise ValueError(f"role must be one of {', '.join(ROLES)}")
+    email = normalise_email(email)
+    row = await User.select(User.id, User.role).where(User.email == email).first()
+    if row is None:
+        raise LookupError(f"no account with the email {email}")
+    await User.update({User.role: role}).where(User.id == row["id"])
+    sessions = await Session.select(Session.id).where((Session.user == row["id"]) & Session.revoked_at.is_null())
+    if sessions:
+        await service.revoke([s["id"] for s in sessions])
+    return {"email": email, "role": role, "previous": row["role"], "sessionsEnded": len(sessions)}
