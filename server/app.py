@@ -15,6 +15,7 @@ from server import settings as settings_module
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
 from server.ops.controller import OpsController
+from server.privacy.controller import PrivacyController
 from server.platform import cache, database, logs
 from server.platform.storage import Storage
 from server.web.auth import DEPENDENCIES
@@ -50,7 +51,7 @@ def create_app() -> Litestar:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
     return Litestar(
-        route_handlers=[OpsController, AuthController],
+        route_handlers=[OpsController, AuthController, PrivacyController],
         dependencies=DEPENDENCIES,
         lifespan=[dependencies],
         exception_handlers=HANDLERS,

@@ -43,7 +43,6 @@ async def set_role(service: AuthService, email: str, role: str) -> dict[str, Any
     if row is None:
         raise LookupError(f"no account with the email {email}")
     await User.update({User.role: role}).where(User.id == row["id"])
-    sessions = await Session.select(Session.id).where((Session.user == row["id"]) & Session.revoked_at.is_null())
-    if sessions:
-        await service.revoke([s["id"] for s in sessions])
-    return {"email": email, "role": role, "previous": row["role"], "sessionsEnded": len(sessions)}
+    ended = await Session.count().where((Session.user == row["id"]) & Session.revoked_at.is_null())
+    await service.end_all_sessions(row["id"])
+    return {"email": email, "role": role, "previous": row["role"], "sessionsEnded": ended}

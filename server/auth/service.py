@@ -17,7 +17,7 @@ from server.auth import passwords
 from server.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, SessionView, TokenPair, UserView
 from server.auth.tables import EmailToken, RefreshToken, Session, User
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
-from server.errors import Conflict, FieldError, Invalid, NotFound, Unauthorized
+from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from server.platform.jobs import JobQueue
 from server.platform.ratelimit import RateLimiter
 from server.settings import LimitsSection
@@ -202,6 +202,18 @@ class AuthService:
         if not rows:
             raise Invalid(_BAD_LINK, errors=[FieldError("token", _BAD_LINK)])
         return rows[0]
+
+    async def confirm_password(self, claims: Claims, password: str) -> None:
+        """For destructive actions: the caller proves they still know the password (403 otherwise)."""
+        row = await User.select(User.password_hash).where(User.id == claims.user_id).first()
+        matches, _ = await passwords.verify(row["password_hash"] if row else None, password)
+        if not matches:
+            raise Forbidden("the password is wrong")
+
+    async def end_all_sessions(self, user_id: uuid.UUID) -> None:
+        rows = await Session.select(Session.id).where((Session.user == user_id) & Session.revoked_at.is_null())
+        if rows:
+            await self.revoke([row["id"] for row in rows])
 
     async def logout(self, claims: Claims) -> None:
         await self.revoke([claims.session_id])

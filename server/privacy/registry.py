@@ -1,0 +1,51 @@
+"""Finds every domain's declaration and runs export and erasure across all of them."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+from piccolo.engine.postgres import PostgresEngine
+
+Exporter = Callable[[uuid.UUID], Awaitable[dict[str, Any]]]
+Eraser = Callable[[uuid.UUID], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class DomainData:
+    name: str
+    #: every table the domain owns, whether or not a row can name a person
+    tables: tuple[str, ...]
+    export: Exporter
+    #: runs inside the erasure's transaction; objects in storage go through a job enqueued there too
+    erase: Eraser
+    #: erased after the others (the account itself goes last, since other rows point at it)
+    last: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@cache
+def domains() -> tuple[DomainData, ...]:
+    top = Path(__file__).resolve().parent.parent
+    found = []
+    for module in pkgutil.iter_modules([str(top)]):
+        if module.ispkg and (top / module.name / "privacy.py").exists():
+            found.append(importlib.import_module(f"server.{module.name}.privacy").PRIVACY)
+    return tuple(sorted(found, key=lambda d: (d.last, d.name)))
+
+
+async def export(user_id: uuid.UUID) -> dict[str, Any]:
+    return {domain.name: await domain.export(user_id) for domain in domains()}
+
+
+async def erase(db: PostgresEngine, user_id: uuid.UUID) -> None:
+    """Every domain's erasure in one transaction: all of a person's data goes, or none of it does."""
+    async with db.transaction():
+        for domain in domains():
+            await domain.erase(user_id)

@@ -1,0 +1,51 @@
+"""Erasure removes every trace of a person in every domain; export returns what is held about them."""
+
+from __future__ import annotations
+
+from server.privacy.registry import domains
+from tests.integration.auth.test_auth import PASSWORD, bearer, register
+from tests.integration.auth.test_email_flows import run_jobs
+
+
+async def test_every_table_is_declared_by_exactly_one_domain(db):
+    """A new table holding user data without an eraser fails here: declare it in its domain's privacy.py."""
+    rows = await db.pool.fetch("SELECT tablename FROM pg_tables WHERE schemaname = 'public' AND tablename <> 'migration'")
+    tables = {row["tablename"] for row in rows}
+    declared = [table for domain in domains() for table in domain.tables]
+    assert len(declared) == len(set(declared)), "a table is declared by two domains"
+    assert tables == set(declared), f"undeclared: {tables - set(declared)}; stale: {set(declared) - tables}"
+
+
+async def test_erasure_needs_the_password_and_leaves_no_row_behind(client, db, valkey):
+    mine = await register(client)
+    other = await register(client)
+    await client.post("/api/auth/refresh", json={"refreshToken": mine["refreshToken"]})
+    await client.post("/api/auth/forgot-password", json={"email": mine["user"]["email"]})
+    await run_jobs(valkey, db)
+    await client.post("/api/auth/forgot-password", json={"email": mine["user"]["email"]})  # still queued
+    user_id = mine["user"]["id"]
+
+    wrong = await client.request("DELETE", "/api/users/profile", json={"password": "not it"}, headers=bearer(mine["accessToken"]))
+    assert wrong.status_code == 403
+    done = await client.request("DELETE", "/api/users/profile", json={"password": PASSWORD}, headers=bearer(mine["accessToken"]))
+    assert done.status_code == 204
+
+    for domain in domains():
+        for table in domain.tables:
+            columns = {r["column_name"] for r in await db.pool.fetch(
+                "SELECT column_name FROM information_schema.columns WHERE table_name = $1", table)}
+            text = await db.pool.fetchval(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE $1', f"%{user_id}%")
+            assert text == 0, f"{table} still mentions the erased user ({sorted(columns)})"
+    assert await db.pool.fetchval("SELECT count(*) FROM users WHERE id = $1", other["user"]["id"]) == 1
+    assert (await client.get("/api/auth/sessions", headers=bearer(mine["accessToken"]))).status_code == 401
+    assert (await client.post("/api/auth/login", json={"email": mine["user"]["email"], "password": PASSWORD})).status_code == 401
+
+
+async def test_export_returns_the_callers_data_and_never_the_password_hash(client):
+    body = await register(client)
+    response = await client.get("/api/users/export", headers=bearer(body["accessToken"]))
+    assert response.status_code == 200
+    data = response.json()["data"]
+    assert data["account"]["account"]["email"] == body["user"]["email"]
+    assert len(data["account"]["sessions"]) == 1
+    assert "password_hash" not in response.text and "$argon2" not in response.text
