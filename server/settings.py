@@ -95,6 +95,14 @@ class EmailSection(_Section):
     link_base: str = ""
 
 
+class OauthSection(_Section):
+    #: OAuth client ids of the app; sign-in with a provider is off while its list is empty
+    google_client_ids: list[str] = []
+    apple_client_ids: list[str] = []
+    google_jwks_url: str = "https://www.googleapis.com/oauth2/v3/certs"
+    apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
+
+
 class LimitsSection(_Section):
     #: failed logins allowed per account and client address in login_failure_window_minutes
     login_failures_per_account_ip: Annotated[int, msgspec.Meta(ge=1)] = 5
@@ -122,6 +130,7 @@ class Config(_Section):
     storage: StorageSection = StorageSection()
     seaweedfs: SeaweedfsSection = SeaweedfsSection()
     email: EmailSection = EmailSection()
+    oauth: OauthSection = OauthSection()
     limits: LimitsSection = LimitsSection()
     logging: LoggingSection = LoggingSection()
 

@@ -11,6 +11,8 @@ import contextlib
 import email
 import email.message
 import email.policy
+import http.server
+import json
 import os
 import shlex
 import shutil
@@ -18,6 +20,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -25,7 +28,10 @@ from functools import cached_property
 from pathlib import Path
 
 import jinja2
+import jwt as pyjwt
 import msgspec
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 from aiosmtpd.controller import Controller as SMTPController
 
 from server import settings as settings_module
@@ -71,6 +77,7 @@ class Stack:
     root: Path
     settings: settings_module.Settings
     mailbox: Mailbox
+    identity: IdentityProvider
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def stop(self) -> None:
@@ -111,13 +118,47 @@ class Stack:
 _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(CONFIGS), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 
-def _config_text(pg_port: int, weed: dict[str, int], smtp_port: int) -> str:
+def _config_text(pg_port: int, weed: dict[str, int], smtp_port: int, jwks_port: int) -> str:
     return (
         f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n"
+        f"[oauth]\ngoogle_client_ids = [\"test-google-client\"]\napple_client_ids = [\"test-apple-client\"]\n"
+        f"google_jwks_url = \"http://127.0.0.1:{jwks_port}/google\"\napple_jwks_url = \"http://127.0.0.1:{jwks_port}/apple\"\n\n"
         f"[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_starttls = false\n"
         "link_base = \"harvest://app\"\n\n[seaweedfs]\n"
         + "".join(f"{name} = {port}\n" for name, port in weed.items())
     )
+
+
+class IdentityProvider:
+    """Stands in for Google's and Apple's key endpoints: a real HTTP server on loopback publishing a JWKS
+    for a key the tests hold, so they can mint ID tokens the server must verify."""
+
+    KID = "test-key-1"
+
+    def __init__(self) -> None:
+        self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(RSAAlgorithm.to_jwk(self.key.public_key())) | {"kid": self.KID, "alg": "RS256", "use": "sig"}
+        body = json.dumps({"keys": [jwk]}).encode()
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def id_token(self, **claims: object) -> str:
+        return pyjwt.encode(claims, self.key, algorithm="RS256", headers={"kid": self.KID})
+
+    def stop(self) -> None:
+        self.server.shutdown()
 
 
 class Mailbox:
@@ -210,9 +251,10 @@ def running_stack() -> Iterator[Stack]:
     mailbox = Mailbox()
     smtp = SMTPController(mailbox, hostname="127.0.0.1", port=free_port())
     smtp.start()
-    (etc / "harvest.toml").write_text(_config_text(free_port(), weed, smtp.port))
+    identity = IdentityProvider()
+    (etc / "harvest.toml").write_text(_config_text(free_port(), weed, smtp.port, identity.port))
     (etc / "secrets.toml").write_text(settings_module.render_secrets(settings_module.new_secrets()))
-    stack = Stack(root=root, settings=settings_module.load(str(root)), mailbox=mailbox)
+    stack = Stack(root=root, settings=settings_module.load(str(root)), mailbox=mailbox, identity=identity)
     try:
         _start_postgres(stack)
         _start_valkey(stack)
@@ -220,4 +262,5 @@ def running_stack() -> Iterator[Stack]:
         yield stack
     finally:
         smtp.stop()
+        identity.stop()
         stack.stop()

@@ -12,6 +12,7 @@ from server.auth.schemas import (
     AuthResponse,
     ForgotPasswordRequest,
     LoginRequest,
+    OauthRequest,
     RefreshRequest,
     RegisterRequest,
     ResetPasswordRequest,
@@ -47,6 +48,12 @@ class AuthController(Controller):
     @post("/login", before_request=_throttle, status_code=HTTP_200_OK)
     async def login(self, data: JSONBody[LoginRequest], auth: Auth, request: Request) -> AuthResponse:
         return await auth.login(data, _device(request), _ip(request))
+
+    @post("/oauth/{provider:str}", before_request=_throttle, status_code=HTTP_200_OK)
+    async def oauth(
+        self, provider: FromPath[str], data: JSONBody[OauthRequest], auth: Auth, request: Request
+    ) -> AuthResponse:
+        return await auth.oauth(provider, data, request.app.state.settings.config.oauth, _device(request))
 
     @post("/refresh", before_request=_throttle, status_code=HTTP_200_OK)
     async def refresh(self, data: JSONBody[RefreshRequest], auth: Auth) -> TokenPair:

@@ -35,6 +35,14 @@ class RefreshRequest(Camel):
     refresh_token: Annotated[str, msgspec.Meta(min_length=20, max_length=200)]
 
 
+class OauthRequest(Camel):
+    id_token: Annotated[str, msgspec.Meta(min_length=20, max_length=8192)]
+    #: required when the sign-in creates an account
+    date_of_birth: dt.date | None = None
+    gender: Gender | None = None
+    first_name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
+
+
 class ForgotPasswordRequest(Camel):
     email: Email
 

@@ -13,14 +13,14 @@ from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
-from server.auth import passwords
-from server.auth.schemas import AuthResponse, LoginRequest, RegisterRequest, SessionView, TokenPair, UserView
+from server.auth import oauth, passwords
+from server.auth.schemas import AuthResponse, LoginRequest, OauthRequest, RegisterRequest, SessionView, TokenPair, UserView
 from server.auth.tables import EmailToken, RefreshToken, Session, User
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from server.platform.jobs import JobQueue
 from server.platform.ratelimit import RateLimiter
-from server.settings import LimitsSection
+from server.settings import LimitsSection, OauthSection
 
 log = logging.getLogger("harvest.auth")
 MIN_AGE = 18
@@ -130,6 +130,38 @@ class AuthService:
                 await User.update({User.password_hash: rehashed}).where(User.id == row["id"])
             pair = await self._open_session(row["id"], row["role"], device)
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+
+    async def oauth(self, provider: str, request: OauthRequest, oauth_settings: OauthSection, device: str) -> AuthResponse:
+        """Sign in with a provider: link to the account with the same (verified) email, or create one."""
+        identity = await oauth.verify(provider, request.id_token, oauth_settings)
+        email = normalise_email(identity.email)
+        row = await User.select(*User.all_columns()).where(User.email == email).first()
+        async with self.db.transaction():
+            if row is None:
+                row = await self._create_from_provider(email, identity, request)
+            elif row["email_verified_at"] is None:
+                await User.update({User.email_verified_at: _now()}).where(User.id == row["id"])
+            pair = await self._open_session(row["id"], row["role"], device)
+        return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+
+    async def _create_from_provider(self, email: str, identity: oauth.Identity, request: OauthRequest) -> dict[str, Any]:
+        errors = [FieldError(f, "is required for a new account") for f, v in
+                  (("dateOfBirth", request.date_of_birth), ("gender", request.gender)) if v is None]
+        if request.date_of_birth and age_on(request.date_of_birth, _now().date()) < MIN_AGE:
+            errors.append(FieldError("dateOfBirth", f"you must be at least {MIN_AGE} to join"))
+        if errors:
+            raise Invalid(f"invalid value for {', '.join(e.field for e in errors)}", errors=errors)
+        # The provider vouches for this person; no password exists until they set one by reset.
+        unusable = await passwords.hash_password(new_secret_token()[0])
+        now = _now()
+        [row] = await User.insert(
+            User(
+                id=uuid.uuid4(), email=email, password_hash=unusable,
+                first_name=(request.first_name or identity.given_name or email.split("@")[0])[:50],
+                date_of_birth=request.date_of_birth, gender=request.gender, email_verified_at=now, created_at=now,
+            )
+        ).returning(*User.all_columns())
+        return row
 
     async def refresh(self, token: str) -> TokenPair:
         """Rotate the refresh token. A token presented twice means it leaked: the whole login is ended."""

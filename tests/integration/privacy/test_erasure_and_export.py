@@ -16,7 +16,7 @@ async def test_every_table_is_declared_by_exactly_one_domain(db):
     assert tables == set(declared), f"undeclared: {tables - set(declared)}; stale: {set(declared) - tables}"
 
 
-async def test_erasure_needs_the_password_and_leaves_no_row_behind(client, db, valkey):
+async def test_erasure_needs_the_password_and_leaves_no_row_or_object_behind(client, db, valkey, app):
     mine = await register(client)
     other = await register(client)
     await client.post("/api/auth/refresh", json={"refreshToken": mine["refreshToken"]})
@@ -37,6 +37,10 @@ async def test_erasure_needs_the_password_and_leaves_no_row_behind(client, db, v
             text = await db.pool.fetchval(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE $1', f"%{user_id}%")
             assert text == 0, f"{table} still mentions the erased user ({sorted(columns)})"
     assert await db.pool.fetchval("SELECT count(*) FROM users WHERE id = $1", other["user"]["id"]) == 1
+    storage = app.state.storage
+    for bucket in storage.buckets.values():
+        names = [obj.object_name for obj in storage.client.list_objects(bucket, recursive=True)]
+        assert not [name for name in names if user_id in name], bucket
     assert (await client.get("/api/auth/sessions", headers=bearer(mine["accessToken"]))).status_code == 401
     assert (await client.post("/api/auth/login", json={"email": mine["user"]["email"], "password": PASSWORD})).status_code == 401
 
