@@ -12,6 +12,7 @@ from litestar.openapi.plugins import ScalarRenderPlugin
 from piccolo.engine import engine_finder
 
 from server import settings as settings_module
+from server.admin.controller import AdminController
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
 from server.ops.controller import OpsController
@@ -51,7 +52,7 @@ def create_app() -> Litestar:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
     return Litestar(
-        route_handlers=[OpsController, AuthController, PrivacyController],
+        route_handlers=[OpsController, AuthController, PrivacyController, AdminController],
         dependencies=DEPENDENCIES,
         lifespan=[dependencies],
         exception_handlers=HANDLERS,

@@ -247,6 +247,14 @@ class AuthService:
         if rows:
             await self.revoke([row["id"] for row in rows])
 
+    async def stats(self) -> dict[str, int]:
+        day_ago = _now() - dt.timedelta(days=1)
+        return {
+            "users": await User.count(),
+            "registrationsLast24h": await User.count().where(User.created_at > day_ago),
+            "activeSessions": await Session.count().where(Session.revoked_at.is_null() & (Session.last_seen_at > day_ago)),
+        }
+
     async def logout(self, claims: Claims) -> None:
         await self.revoke([claims.session_id])
 

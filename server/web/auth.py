@@ -1,22 +1,48 @@
-"""Who is calling: the bearer access token, checked against revoked sessions, as a Litestar dependency."""
+"""Who is calling: the bearer access token, checked against revoked sessions; a dependency and role guards."""
 
 from __future__ import annotations
 
 from litestar import Request
+from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
+from litestar.handlers.base import BaseRouteHandler
+from litestar.types import Guard
 
 from server.auth.service import AuthService
 from server.auth.tokens import Claims, TokenIssuer
-from server.errors import Unauthorized
+from server.errors import Forbidden, Unauthorized
 
 
 def auth_service(state: State) -> AuthService:
     return AuthService(state.db, state.valkey, state.token_issuer, state.settings.config.limits)
 
 
-async def current_claims(request: Request, state: State) -> Claims:
-    header = request.headers.get("authorization", "")
+async def authenticate(connection: ASGIConnection) -> Claims:
+    """The caller's verified claims, worked out once per request and shared by guards and handlers."""
+    request_state = connection.state
+    if "claims" not in request_state:
+        request_state["claims"] = await _verify_caller(connection, connection.app.state)
+    return request_state["claims"]
+
+
+async def current_claims(request: Request) -> Claims:
+    return await authenticate(request)
+
+
+def requires_role(*roles: str) -> Guard:
+    """A guard admitting only signed-in callers with one of ``roles`` (403 for the others)."""
+
+    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+        claims = await authenticate(connection)
+        if claims.role not in roles:
+            raise Forbidden(f"this needs the {' or '.join(roles)} role")
+
+    return guard
+
+
+async def _verify_caller(connection: ASGIConnection, state: State) -> Claims:
+    header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
         raise Unauthorized("send `Authorization: Bearer <accessToken>`")

@@ -1,0 +1,23 @@
+"""``/api/admin``: what staff see. Moderation queues and user actions join this controller later."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Controller, get
+from litestar.datastructures import State
+
+from server.platform.jobs import JobQueue
+from server.web.auth import Auth, requires_role
+
+
+class AdminController(Controller):
+    path = "/api/admin"
+    tags = ["admin"]
+    guards = [requires_role("moderator", "admin")]
+
+    @get("/stats")
+    async def stats(self, auth: Auth, state: State) -> dict[str, Any]:
+        """Headline numbers for the staff dashboard."""
+        dead = await JobQueue(state.valkey).dead_letters(limit=1000)
+        return await auth.stats() | {"deadLetterJobs": len(dead)}
