@@ -234,3 +234,26 @@ async def test_a_signed_in_user_is_capped_per_minute(client):
     body = await register(client)
     answers = [(await client.get("/api/auth/sessions", headers=bearer(body["accessToken"]))).status_code for _ in range(101)]
     assert answers[:100] == [200] * 100 and answers[100] == 429
+
+
+async def test_without_valkey_sign_in_still_works_and_revocation_falls_back_to_postgres(db, stack):
+    from valkey.asyncio import Valkey
+
+    from server.auth.schemas import LoginRequest, RegisterRequest
+    from server.auth.service import AuthService
+    from server.auth.tokens import TokenIssuer
+    from tests.services import free_port
+
+    away = Valkey(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
+    service = AuthService(db, away, TokenIssuer(stack.settings), stack.settings.config.limits)
+    account = person()
+    request = RegisterRequest(email=account["email"], password=PASSWORD, first_name="Alex",
+                              date_of_birth=dt.date(1990, 1, 1), gender="woman")
+    created = await service.register(request, "test", "127.0.0.1")
+    signed_in = await service.login(LoginRequest(email=account["email"], password=PASSWORD), "test", "127.0.0.1")
+    claims = service.issuer.verify(signed_in.access_token)
+    assert await service.session_is_active(claims.session_id)
+    await service.logout(claims)
+    assert not await service.session_is_active(claims.session_id), "Postgres answers when Valkey cannot"
+    assert (await service.refresh(created.refresh_token)).access_token
+    await away.aclose()
