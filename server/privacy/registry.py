@@ -6,7 +6,7 @@ import importlib
 import pkgutil
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -23,11 +23,11 @@ class DomainData:
     #: every table the domain owns, whether or not a row can name a person
     tables: tuple[str, ...]
     export: Exporter
-    #: runs inside the erasure's transaction; objects in storage go through a job enqueued there too
+    #: runs inside the erasure's transaction; a domain with objects in storage enqueues their deletion
+    #: there too, so the objects go exactly when the rows do
     erase: Eraser
     #: erased after the others (the account itself goes last, since other rows point at it)
     last: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @cache
