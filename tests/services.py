@@ -249,7 +249,7 @@ def running_stack() -> Iterator[Stack]:
     etc = root / "etc/harvest"
     etc.mkdir(parents=True)
     mailbox = Mailbox()
-    smtp = SMTPController(mailbox, hostname="127.0.0.1", port=free_port())
+    smtp = SMTPController(mailbox, hostname="127.0.0.1", port=free_port(), ready_timeout=15)
     smtp.start()
     identity = IdentityProvider()
     (etc / "harvest.toml").write_text(_config_text(free_port(), weed, smtp.port, identity.port))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import secrets
 import uuid
 from typing import Any, get_args
 
@@ -21,8 +20,8 @@ async def create_admin(settings: Settings, service: AuthService, email: str) -> 
     email = normalise_email(email)
     row = await User.select(User.id).where(User.email == email).first()
     if row is None:
-        # Nobody knows this password: the account is usable only after the link sets a real one.
-        unusable = await passwords.hash_password(secrets.token_urlsafe(32))
+        # The account is usable only after the link sets a real password.
+        unusable = await passwords.unusable_hash()
         user_id = uuid.uuid4()
         await User.insert(User(id=user_id, email=email, password_hash=unusable, first_name="Admin", role="admin",
                                email_verified_at=dt.datetime.now(dt.UTC), created_at=dt.datetime.now(dt.UTC)))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from functools import cache
 from pathlib import Path
 
@@ -36,6 +37,11 @@ def problems(password: str, email: str, field: str = "password") -> list[FieldEr
 
 async def hash_password(password: str) -> str:
     return await asyncio.to_thread(HASHER.hash, password)
+
+
+async def unusable_hash() -> str:
+    """For accounts made without a password (provider sign-in, operator-made admins): nobody knows it."""
+    return await hash_password(secrets.token_urlsafe(32))
 
 
 async def verify(stored: str | None, password: str) -> tuple[bool, str | None]:

@@ -152,7 +152,7 @@ class AuthService:
         if errors:
             raise Invalid(f"invalid value for {', '.join(e.field for e in errors)}", errors=errors)
         # The provider vouches for this person; no password exists until they set one by reset.
-        unusable = await passwords.hash_password(new_secret_token()[0])
+        unusable = await passwords.unusable_hash()
         now = _now()
         [row] = await User.insert(
             User(
