@@ -7,6 +7,7 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar, Response, Router
 from litestar.datastructures import State
+from litestar.di import Provide
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
 from piccolo.engine import engine_finder
@@ -16,6 +17,11 @@ from server.admin.controller import AdminController
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
 from server.ops.controller import OpsController
+from server.photos.controller import MediaController, PhotoController
+from server.photos.media import MediaSigner
+from server.photos.service import PhotoService
+from server.profiles.controller import ProfileController
+from server.profiles.service import ProfileService
 from server.privacy.controller import PrivacyController
 from server.platform import cache, database, logs
 from server.platform.storage import Storage
@@ -36,11 +42,20 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
     try:
         await cache.ping(valkey)
         await storage.ping()
-        app.state.update(db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings))
+        signer = MediaSigner(settings.secrets.media.url_key, settings.config.photos.url_minutes, settings.public_url())
+        app.state.update(db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings), media_signer=signer)
         yield
     finally:
         await valkey.aclose()
         await database.close_pool(engine)
+
+
+def photo_service(state: State) -> PhotoService:
+    return PhotoService(state.db, state.valkey, state.storage, state.media_signer, state.settings.config.photos)
+
+
+def profile_service(state: State) -> ProfileService:
+    return ProfileService(state.db, state.valkey, photo_service(state), state.settings.config.location)
 
 
 def _problem_404(response: Response) -> Response:
@@ -52,8 +67,12 @@ def create_app() -> Litestar:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
     return Litestar(
-        route_handlers=[OpsController, AuthController, PrivacyController, AdminController],
-        dependencies=DEPENDENCIES,
+        route_handlers=[
+            OpsController, AuthController, ProfileController, PhotoController, MediaController, PrivacyController,
+            AdminController,
+        ],
+        dependencies=DEPENDENCIES
+        | {"photos": Provide(photo_service, sync_to_thread=False), "profiles": Provide(profile_service, sync_to_thread=False)},
         lifespan=[dependencies],
         exception_handlers=HANDLERS,
         state=State({"settings": settings}),

@@ -118,6 +118,30 @@ class LimitsSection(_Section):
     requests_per_user_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 100
 
 
+class LocationSection(_Section):
+    #: positions are stored snapped to square cells this many km wide; nothing finer is ever kept
+    grid_km: Annotated[float, msgspec.Meta(ge=0.1, le=20)] = 1.0
+    #: moves to another cell allowed per user per hour (repeated moves are how trilateration works)
+    changes_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 10
+    #: a move implying a faster speed than this is refused as spoofed
+    max_speed_kmh: Annotated[int, msgspec.Meta(ge=100)] = 1000
+
+
+class PhotosSection(_Section):
+    max_per_user: Annotated[int, msgspec.Meta(ge=1, le=20)] = 6
+    max_upload_mb: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
+    max_megapixels: Annotated[int, msgspec.Meta(ge=1, le=100)] = 40
+    #: pre: others see a photo once a moderator approves it; post: as soon as it is processed
+    moderation: Literal["pre", "post"] = "post"
+    #: how long a signed media URL handed to a client stays valid
+    url_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
+
+
+class WorkerSection(_Section):
+    #: a job held this long by a worker that stopped answering is taken over by another
+    reclaim_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 60
+
+
 class LoggingSection(_Section):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
@@ -132,6 +156,9 @@ class Config(_Section):
     email: EmailSection = EmailSection()
     oauth: OauthSection = OauthSection()
     limits: LimitsSection = LimitsSection()
+    location: LocationSection = LocationSection()
+    photos: PhotosSection = PhotosSection()
+    worker: WorkerSection = WorkerSection()
     logging: LoggingSection = LoggingSection()
 
 
@@ -166,11 +193,16 @@ class Secrets(_Section):
     class Email(_Section):
         smtp_password: str = ""
 
+    class Media(_Section):
+        #: signs the short-lived /media URLs handed to clients
+        url_key: str
+
     postgres: Postgres
     valkey: Valkey
     s3: S3
     jwt: Jwt
     seaweedfs: Seaweedfs
+    media: Media
     #: written by the operator when the SMTP relay needs a password
     email: Email = Email()
 
@@ -300,6 +332,8 @@ def _check_semantics(config: Config) -> None:
     taken = set(ports) | {p + 10000 for p in ports}
     if len(taken) != 2 * len(ports):
         raise ConfigError("seaweedfs.s3_port: SeaweedFS ports (and each + 10000) must not overlap")
+    if config.photos.max_upload_mb >= server.max_body_mb:
+        raise ConfigError("photos.max_upload_mb: must be below server.max_body_mb, which caps the whole request")
 
 
 def _toml(raw: bytes, name: str) -> dict[str, object]:
@@ -375,6 +409,7 @@ def new_secrets() -> Secrets:
         seaweedfs=Secrets.Seaweedfs(
             volume_write_key=token(32), volume_read_key=token(32), filer_write_key=token(32), filer_read_key=token(32)
         ),
+        media=Secrets.Media(url_key=token(32)),
     )
 
 
@@ -398,7 +433,7 @@ def render_secrets(value: Secrets) -> str:
     """secrets.toml text. JSON's string escapes are valid TOML, so any value an operator added survives."""
     quote = json.dumps
     lines = ["# Generated once by harvestctl up. Keep this file 0600; never commit or paste it.", ""]
-    for section in ("postgres", "valkey", "s3", "seaweedfs", "email"):
+    for section in ("postgres", "valkey", "s3", "seaweedfs", "email", "media"):
         lines.append(f"[{section}]")
         for key, item in msgspec.structs.asdict(getattr(value, section)).items():
             lines.append(f"{key} = {quote(item)}")

@@ -46,7 +46,12 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
-    worker = Worker(valkey, discover_handlers(), consumer=f"{socket.gethostname()}-{os.getpid()}")
+    worker = Worker(
+        valkey,
+        discover_handlers(),
+        consumer=f"{socket.gethostname()}-{os.getpid()}",
+        claim_idle_ms=settings.config.worker.reclaim_after_seconds * 1000,
+    )
     try:
         await asyncio.gather(worker.run(stop), OutboxRelay(valkey, engine).run(stop))
     finally:

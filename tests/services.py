@@ -120,7 +120,7 @@ _TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(CONFIGS), undefin
 
 def _config_text(pg_port: int, weed: dict[str, int], smtp_port: int, jwks_port: int) -> str:
     return (
-        f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n"
+        f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n[worker]\nreclaim_after_seconds = 2\n\n"
         f"[oauth]\ngoogle_client_ids = [\"test-google-client\"]\napple_client_ids = [\"test-apple-client\"]\n"
         f"google_jwks_url = \"http://127.0.0.1:{jwks_port}/google\"\napple_jwks_url = \"http://127.0.0.1:{jwks_port}/apple\"\n\n"
         f"[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_starttls = false\n"

@@ -8,14 +8,12 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from server.web.schemas import Camel
+
 Gender = Literal["woman", "man", "nonbinary"]
 Role = Literal["user", "moderator", "admin"]
 Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
-
-
-class Camel(msgspec.Struct, rename="camel", kw_only=True):
-    pass
 
 
 class RegisterRequest(Camel):

@@ -14,6 +14,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.auth import oauth, passwords
+from server.auth.accounts import age_on
 from server.auth.schemas import AuthResponse, LoginRequest, OauthRequest, RegisterRequest, SessionView, TokenPair, UserView
 from server.auth.tables import EmailToken, RefreshToken, Session, User
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
@@ -43,10 +44,6 @@ async def issue_email_token(user_id: uuid.UUID, purpose: str) -> str:
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
-
-
-def age_on(born: dt.date, today: dt.date) -> int:
-    return today.year - born.year - ((today.month, today.day) < (born.month, born.day))
 
 
 def _now() -> dt.datetime:

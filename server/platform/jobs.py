@@ -191,8 +191,8 @@ class Worker:
                 GROUP, self.consumer, {STREAM: ">"}, count=self.batch, block=self.block_ms
             )
             jobs = [self._job(entry_id, fields) for _, entries in read for entry_id, fields in entries]
-        for job in jobs:
-            await self._run(job)
+        # A batch runs concurrently: slow jobs (images) overlap, and each settles itself.
+        await asyncio.gather(*(self._run(job) for job in jobs))
         return len(jobs)
 
     async def run(self, stop: asyncio.Event) -> None:

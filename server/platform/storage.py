@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import io
+from collections.abc import Iterable
 from typing import Literal
 
 import urllib3
 from minio import Minio
+from minio.deleteobjects import DeleteObject
+from minio.error import S3Error
 
 from server.settings import Settings
 
@@ -50,3 +54,36 @@ class Storage:
             for name in self.buckets.values():
                 if not await asyncio.to_thread(self.client.bucket_exists, name):
                     raise LookupError(f"bucket {name} is missing")
+
+    async def put(self, purpose: Purpose, key: str, data: bytes, content_type: str) -> None:
+        await asyncio.to_thread(
+            self.client.put_object, self.buckets[purpose], key, io.BytesIO(data), len(data), content_type=content_type
+        )
+
+    async def get(self, purpose: Purpose, key: str) -> bytes | None:
+        """The object's bytes, or None when there is no such object."""
+
+        def read() -> bytes | None:
+            try:
+                response = self.client.get_object(self.buckets[purpose], key)
+            except S3Error as exc:
+                if exc.code == "NoSuchKey":
+                    return None
+                raise
+            try:
+                return response.read()
+            finally:
+                response.close()
+                response.release_conn()
+
+        return await asyncio.to_thread(read)
+
+    async def remove(self, purpose: Purpose, keys: Iterable[str]) -> None:
+        """Delete objects; missing ones are not an error, so a retried removal is harmless."""
+
+        def remove_all() -> None:
+            errors = list(self.client.remove_objects(self.buckets[purpose], [DeleteObject(k) for k in keys]))
+            if errors:
+                raise RuntimeError(f"could not delete {len(errors)} object(s): {errors[0].message}")
+
+        await asyncio.to_thread(remove_all)

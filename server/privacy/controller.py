@@ -1,34 +1,19 @@
-"""``DELETE /api/users/profile`` (erasure) and ``GET /api/users/export`` (access)."""
+"""``GET /api/users/export`` (access). Erasure is ``DELETE /api/users/profile``, with the profile's handlers."""
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Annotated, Any
+from typing import Any
 
-import msgspec
-from litestar import Controller, delete, get
-from litestar.datastructures import State
-from litestar.params import JSONBody
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar import Controller, get
 
 from server.privacy import registry
-from server.web.auth import Auth, Caller
-
-
-class EraseRequest(msgspec.Struct, kw_only=True):
-    password: Annotated[str, msgspec.Meta(min_length=1, max_length=1024)]
+from server.web.auth import Caller
 
 
 class PrivacyController(Controller):
     path = "/api/users"
     tags = ["users"]
-
-    @delete("/profile", status_code=HTTP_204_NO_CONTENT)
-    async def erase(self, data: JSONBody[EraseRequest], auth: Auth, claims: Caller, state: State) -> None:
-        """Erase the caller's account and everything every domain holds about them. Irreversible."""
-        await auth.confirm_password(claims, data.password)
-        await auth.end_all_sessions(claims.user_id)
-        await registry.erase(state.db, claims.user_id)
 
     @get("/export")
     async def export(self, claims: Caller) -> dict[str, Any]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import logging
 import pkgutil
 import uuid
 from collections.abc import Awaitable, Callable
@@ -12,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
+from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
+
+log = logging.getLogger("harvest.privacy")
 
 Exporter = Callable[[uuid.UUID], Awaitable[dict[str, Any]]]
 Eraser = Callable[[uuid.UUID], Awaitable[None]]
@@ -28,6 +33,8 @@ class DomainData:
     erase: Eraser
     #: erased after the others (the account itself goes last, since other rows point at it)
     last: bool = False
+    #: Valkey keys holding copies of the person's data, dropped once the erasure has committed
+    cache_keys: Callable[[uuid.UUID], list[str]] = lambda _: []
 
 
 @cache
@@ -44,8 +51,14 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
     return {domain.name: await domain.export(user_id) for domain in domains()}
 
 
-async def erase(db: PostgresEngine, user_id: uuid.UUID) -> None:
+async def erase(db: PostgresEngine, valkey: Valkey, user_id: uuid.UUID) -> None:
     """Every domain's erasure in one transaction: all of a person's data goes, or none of it does."""
     async with db.transaction():
         for domain in domains():
             await domain.erase(user_id)
+    keys = [key for domain in domains() for key in domain.cache_keys(user_id)]
+    if keys:
+        try:
+            await valkey.delete(*keys)
+        except (ValkeyError, OSError):
+            log.warning("cache unreachable during erasure; cached copies expire on their own")

@@ -1,0 +1,1 @@
+"""Photos: uploads, their variants, order and signed media URLs."""

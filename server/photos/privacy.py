@@ -1,0 +1,28 @@
+"""Photos in export and erasure: rows go in the erasure's transaction, objects by a job committed with it."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from server.photos.service import PURGE_JOB, visible_cache_key
+from server.photos.tables import Photo
+from server.platform.jobs import JobQueue
+from server.privacy.registry import DomainData
+
+
+async def export(user_id: uuid.UUID) -> dict[str, Any]:
+    columns = (Photo.id, Photo.state, Photo.position, Photo.source_format, Photo.width, Photo.height, Photo.created_at)
+    return {"photos": await Photo.select(*columns).where(Photo.user == user_id).order_by(Photo.position)}
+
+
+async def erase(user_id: uuid.UUID) -> None:
+    gone = await Photo.delete().where(Photo.user == user_id).returning(Photo.id)
+    if gone:
+        # The job names photos, not the person, so nothing in the queue points back at them.
+        await JobQueue.enqueue(PURGE_JOB, {"photoIds": [str(row["id"]) for row in gone]})
+
+
+PRIVACY = DomainData(
+    name="photos", tables=(Photo._meta.tablename,), export=export, erase=erase, cache_keys=lambda user_id: [visible_cache_key(user_id)]
+)

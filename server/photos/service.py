@@ -1,0 +1,169 @@
+"""Uploading, ordering and deleting photos; what others may see of them.
+
+    upload ─► checked (size, real type, pixels, whole) ─► original in the private bucket
+           ─► row (processing) + job, in one transaction ─► worker: variants ─► pending_review | approved
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import uuid
+from typing import Any
+
+from piccolo.engine.postgres import PostgresEngine
+from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
+
+from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, UnsupportedMedia
+from server.photos.media import VARIANTS, MediaSigner, original_key, variant_key
+from server.photos.schemas import PhotoUrls, PhotoView
+from server.photos.tables import Photo
+from server.platform import images
+from server.platform.jobs import JobQueue
+from server.platform.storage import Storage
+from server.settings import PhotosSection
+
+log = logging.getLogger("harvest.photos")
+PROCESS_JOB = "photos.process"
+PURGE_JOB = "photos.purge"
+_VISIBLE = "photos:visible:{}"
+_VISIBLE_TTL = 600
+
+
+def visible_cache_key(user_id: uuid.UUID | str) -> str:
+    return _VISIBLE.format(user_id)
+
+
+def object_keys(photo_ids: list[str]) -> dict[str, list[str]]:
+    """Every object a photo has, by bucket purpose."""
+    return {
+        "originals": [original_key(uuid.UUID(p)) for p in photo_ids],
+        "media": [variant_key(uuid.UUID(p), v) for p in photo_ids for v in VARIANTS],
+    }
+
+
+async def forget_visible(valkey: Valkey, user_id: uuid.UUID | str) -> None:
+    """Drop the cached list of someone's visible photos; it is rebuilt from Postgres on the next read."""
+    try:
+        await valkey.delete(visible_cache_key(user_id))
+    except (ValkeyError, OSError):
+        log.warning("photo cache unreachable; entry expires on its own")
+
+
+class PhotoService:
+    def __init__(self, db: PostgresEngine, valkey: Valkey, storage: Storage, signer: MediaSigner, limits: PhotosSection) -> None:
+        self.db = db
+        self.valkey = valkey
+        self.storage = storage
+        self.signer = signer
+        self.limits = limits
+
+    async def upload(self, user_id: uuid.UUID, data: bytes) -> PhotoView:
+        if len(data) > self.limits.max_upload_mb * 1024 * 1024:
+            raise TooLarge(f"a photo may be at most {self.limits.max_upload_mb} MB")
+        if not data:
+            raise Invalid("the file is empty", errors=[FieldError("file", "send the image as the multipart field `file`")])
+        await self._ensure_room(user_id)
+        try:
+            source_format = await images.run(images.inspect, data, self.limits.max_megapixels * 1_000_000)
+        except images.NotAnImage as exc:
+            raise UnsupportedMedia(str(exc)) from None
+        except images.BadImage as exc:
+            raise Invalid(str(exc), errors=[FieldError("file", str(exc))]) from None
+        photo_id = uuid.uuid4()
+        await self.storage.put("originals", original_key(photo_id), data, "application/octet-stream")
+        try:
+            async with self.db.transaction():
+                count = await self._lock_and_count(user_id)
+                if count >= self.limits.max_per_user:
+                    raise self._full()
+                await Photo.insert(
+                    Photo(
+                        id=photo_id, user=user_id, state="processing", position=count, source_format=source_format,
+                        created_at=dt.datetime.now(dt.UTC),
+                    )
+                )
+                await JobQueue.enqueue(PROCESS_JOB, {"photoId": str(photo_id)})
+        except BaseException:
+            await self.storage.remove("originals", [original_key(photo_id)])
+            raise
+        return PhotoView(id=photo_id, state="processing", urls=None, blurhash=None, position=count)
+
+    async def delete(self, user_id: uuid.UUID, photo_id: uuid.UUID) -> None:
+        """Remove the photo; its objects are deleted by a job committed with the row's removal."""
+        async with self.db.transaction():
+            await self._lock_and_count(user_id)
+            gone = await Photo.delete().where((Photo.id == photo_id) & (Photo.user == user_id)).returning(Photo.position)
+            if not gone:
+                raise NotFound("no such photo")
+            await Photo.raw(
+                'UPDATE photos SET position = position - 1 WHERE "user" = {} AND position > {}', user_id, gone[0]["position"]
+            )
+            await JobQueue.enqueue(PURGE_JOB, {"photoIds": [str(photo_id)]})
+        await forget_visible(self.valkey, user_id)
+
+    async def reorder(self, user_id: uuid.UUID, order: list[uuid.UUID]) -> list[PhotoView]:
+        async with self.db.transaction():
+            await self._lock_and_count(user_id)
+            mine = {row["id"] for row in await Photo.select(Photo.id).where(Photo.user == user_id)}
+            if any(photo_id not in mine for photo_id in order):
+                raise NotFound("no such photo")
+            if len(order) != len(set(order)) or set(order) != mine:
+                raise Invalid("list each of your photos exactly once", errors=[FieldError("body", "a permutation of your photo ids")])
+            for position, photo_id in enumerate(order):
+                await Photo.update({Photo.position: position}).where(Photo.id == photo_id)
+        await forget_visible(self.valkey, user_id)
+        return await self.mine(user_id)
+
+    async def mine(self, user_id: uuid.UUID) -> list[PhotoView]:
+        """The owner's photos in every state, in their order."""
+        rows = await Photo.select(*Photo.all_columns()).where(Photo.user == user_id).order_by(Photo.position)
+        return [self._view(row) for row in rows]
+
+    async def visible(self, user_id: uuid.UUID) -> list[PhotoView]:
+        """What others see: approved photos only, in the owner's order (cached)."""
+        key = visible_cache_key(user_id)
+        try:
+            cached = await self.valkey.get(key)
+        except (ValkeyError, OSError):
+            cached = None
+        if cached is not None:
+            rows = json.loads(cached)
+        else:
+            rows = await Photo.select(Photo.id, Photo.blurhash, Photo.width, Photo.height).where(
+                (Photo.user == user_id) & (Photo.state == "approved")
+            ).order_by(Photo.position)
+            rows = [row | {"id": str(row["id"])} for row in rows]
+            try:
+                await self.valkey.set(key, json.dumps(rows), ex=_VISIBLE_TTL)
+            except (ValkeyError, OSError):
+                log.warning("photo cache unreachable; serving from Postgres")
+        return [
+            PhotoView(
+                id=uuid.UUID(row["id"]), state="approved", urls=PhotoUrls(**self.signer.urls(uuid.UUID(row["id"]))),
+                blurhash=row["blurhash"], position=position, width=row["width"], height=row["height"],
+            )
+            for position, row in enumerate(rows)
+        ]
+
+    def _view(self, row: dict[str, Any]) -> PhotoView:
+        ready = row["processed_at"] is not None and row["state"] != "rejected"
+        return PhotoView(
+            id=row["id"], state=row["state"], urls=PhotoUrls(**self.signer.urls(row["id"])) if ready else None,
+            blurhash=row["blurhash"], position=row["position"], width=row["width"], height=row["height"],
+        )
+
+    async def _ensure_room(self, user_id: uuid.UUID) -> None:
+        """A quick refusal before the upload is decoded; the count is checked again under the lock."""
+        if await Photo.count().where(Photo.user == user_id) >= self.limits.max_per_user:
+            raise self._full()
+
+    async def _lock_and_count(self, user_id: uuid.UUID) -> int:
+        """Serialise one person's photo changes (within the caller's transaction) and count their photos."""
+        await Photo.raw("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"photos:{user_id}")
+        return await Photo.count().where(Photo.user == user_id)
+
+    def _full(self) -> Conflict:
+        return Conflict(f"you already have {self.limits.max_per_user} photos; delete one first")

@@ -1,0 +1,1 @@
+"""Profiles, preferences and private locations."""

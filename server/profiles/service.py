@@ -1,0 +1,233 @@
+"""Profiles, preferences and locations, and the public view others get of a person."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import msgspec
+from piccolo.columns import Column
+from piccolo.engine.postgres import PostgresEngine
+from piccolo.table import Table
+from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
+
+from server.auth import accounts
+from server.errors import FieldError, Invalid, NotFound, RateLimited
+from server.photos.service import PhotoService
+from server.platform.ratelimit import RateLimiter
+from server.profiles import geo
+from server.profiles.schemas import Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
+from server.profiles.tables import Location, Preferences as PreferencesRow, Profile as ProfileRow
+from server.settings import LocationSection
+
+log = logging.getLogger("harvest.profiles")
+_CARD = "profile:card:{}"
+_CARD_TTL = 600
+ALL_GENDERS = ["woman", "man", "nonbinary"]
+
+
+class Card(msgspec.Struct, kw_only=True):
+    """Everything about a person the profile views are built from; what the cache holds."""
+
+    first_name: str
+    gender: str | None
+    date_of_birth: dt.date | None
+    bio: str = ""
+    sexual_orientation: str | None = None
+    relationship_goal: str | None = None
+    interests: list[str] = []
+    job_title: str | None = None
+    education: str | None = None
+    height_cm: int | None = None
+    is_verified: bool = False
+    #: the centre of the person's grid cell
+    cell: geo.Cell | None = None
+
+
+def card_key(user_id: uuid.UUID | str) -> str:
+    return _CARD.format(user_id)
+
+
+@cache
+def interests() -> tuple[str, ...]:
+    """The curated interests, from the list shipped with the release."""
+    lines = (Path(__file__).parent / "interests.txt").read_text().splitlines()
+    return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def default_preferences(age: int | None) -> Preferences:
+    """What a new account starts with: ten years either side of its own age, 50 km, everyone."""
+    low, high = (max(18, age - 10), min(100, age + 10)) if age else (18, 100)
+    return Preferences(min_age=low, max_age=high, max_distance_km=50, preferred_genders=list(ALL_GENDERS), relationship_goals=[])
+
+
+def _age(born: dt.date | None) -> int | None:
+    return accounts.age_on(born, dt.date.today()) if born else None
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+async def _upsert(table: type[Table], user_id: uuid.UUID, changes: dict[Column, Any]) -> None:
+    """Insert the person's row with ``changes`` or apply them to the row they have."""
+    changes = changes | {table.updated_at: _now()} if hasattr(table, "updated_at") else changes
+    row = table(id=uuid.uuid4(), user=user_id, **{column._meta.name: value for column, value in changes.items()})
+    await table.insert(row).on_conflict(target=table.user, action="DO UPDATE", values=list(changes))
+
+
+class ProfileService:
+    def __init__(self, db: PostgresEngine, valkey: Valkey, photos: PhotoService, location: LocationSection) -> None:
+        self.db = db
+        self.valkey = valkey
+        self.photos = photos
+        self.location = location
+        self.limiter = RateLimiter(valkey)
+
+    async def own(self, user_id: uuid.UUID) -> Profile:
+        card = await self._card_from_db(user_id)
+        if card is None:
+            raise NotFound("this account no longer exists")
+        return Profile(**self._shared(user_id, card), sexual_orientation=card.sexual_orientation, photos=await self.photos.mine(user_id))
+
+    async def update(self, user_id: uuid.UUID, change: ProfileUpdate) -> Profile:
+        fields = {name: value for name, value in msgspec.structs.asdict(change).items() if value is not msgspec.UNSET}
+        if "interests" in fields:
+            fields["interests"] = self._checked_interests(fields["interests"])
+        for name in ("first_name", "bio", "job_title", "education"):
+            if isinstance(fields.get(name), str):
+                fields[name] = fields[name].strip()
+        for name in ("job_title", "education"):
+            if fields.get(name) == "":
+                fields[name] = None
+        if fields.get("first_name") == "":
+            raise Invalid("invalid value for firstName", errors=[FieldError("firstName", "must not be blank")])
+        async with self.db.transaction():
+            await accounts.update_identity(user_id, first_name=fields.pop("first_name", None), gender=fields.pop("gender", None))
+            if fields:
+                await _upsert(ProfileRow, user_id, {getattr(ProfileRow, name): value for name, value in fields.items()})
+        await self._forget(user_id)
+        return await self.own(user_id)
+
+    async def preferences(self, user_id: uuid.UUID) -> Preferences:
+        columns = [getattr(PreferencesRow, name) for name in Preferences.__struct_fields__]
+        row = await PreferencesRow.select(*columns).where(PreferencesRow.user == user_id).first()
+        if row is not None:
+            return Preferences(**row)
+        identity = await accounts.identity(user_id)
+        return default_preferences(_age(identity.date_of_birth) if identity else None)
+
+    async def update_preferences(self, user_id: uuid.UUID, change: PreferencesUpdate) -> Preferences:
+        current = msgspec.structs.asdict(await self.preferences(user_id))
+        given = {name: value for name, value in msgspec.structs.asdict(change).items() if value is not msgspec.UNSET}
+        merged = Preferences(**(current | given))
+        if merged.min_age > merged.max_age:
+            field = "minAge" if "min_age" in given else "maxAge"
+            raise Invalid(f"invalid value for {field}", errors=[FieldError(field, "minAge must not be above maxAge")])
+        merged.preferred_genders = list(dict.fromkeys(merged.preferred_genders))
+        merged.relationship_goals = list(dict.fromkeys(merged.relationship_goals))
+        values = msgspec.structs.asdict(merged)
+        await _upsert(PreferencesRow, user_id, {getattr(PreferencesRow, name): value for name, value in values.items()})
+        return merged
+
+    async def move(self, user_id: uuid.UUID, lat: float, lng: float) -> None:
+        """Keep only the person's grid cell. Moves to another cell are rate-limited, and impossible speeds refused."""
+        cell = geo.snap_to_grid(lat, lng, self.location.grid_km)
+        async with self.db.transaction():
+            rows = await Location.raw(
+                'SELECT cell_lat, cell_lng, moved_at FROM locations WHERE "user" = {} FOR UPDATE', user_id
+            )
+            if rows and geo.Cell(rows[0]["cell_lat"], rows[0]["cell_lng"]) == cell:
+                return  # same cell: nothing changes, and nothing is learnt by asking again
+            await self.limiter.hit("location", str(user_id), self.location.changes_per_hour, 3600)
+            if rows:
+                elapsed = (_now() - rows[0]["moved_at"]).total_seconds()
+                old = geo.Cell(rows[0]["cell_lat"], rows[0]["cell_lng"])
+                wait = geo.seconds_until_plausible(old, cell, elapsed, self.location.grid_km, self.location.max_speed_kmh)
+                if wait:
+                    raise RateLimited("that move is faster than any plane; try again later", retry_after=wait)
+            await _upsert(
+                Location, user_id, {Location.cell_lat: cell.lat, Location.cell_lng: cell.lng, Location.moved_at: _now()}
+            )
+        await self._forget(user_id)
+
+    async def public(self, viewer_id: uuid.UUID, user_id: uuid.UUID) -> PublicProfile:
+        """Another person's profile as the viewer may see it; 404 when they may not (or it is themselves)."""
+        if user_id == viewer_id:
+            raise NotFound("that is you: your own profile is at /api/users/profile")
+        target, viewer = await self._cards(user_id, viewer_id)
+        if target is None or target.date_of_birth is None:
+            raise NotFound("no such person")
+        distance = geo.shown_km(target.cell, viewer.cell) if target.cell and viewer and viewer.cell else None
+        return PublicProfile(**self._shared(user_id, target), photos=await self.photos.visible(user_id), distance_km=distance)
+
+    @staticmethod
+    def _shared(user_id: uuid.UUID, card: Card) -> dict[str, Any]:
+        return {
+            "id": user_id, "first_name": card.first_name, "age": _age(card.date_of_birth), "gender": card.gender,
+            "bio": card.bio, "relationship_goal": card.relationship_goal, "interests": card.interests,
+            "job_title": card.job_title, "education": card.education, "height_cm": card.height_cm,
+            "is_verified": card.is_verified,
+        }
+
+    @staticmethod
+    def _checked_interests(given: list[str]) -> list[str]:
+        chosen = list(dict.fromkeys(item.strip().lower() for item in given))
+        unknown = [item for item in chosen if item not in interests()]
+        if unknown:
+            raise Invalid(
+                "invalid value for interests",
+                errors=[FieldError("interests", f"not in the list at GET /api/users/interests: {', '.join(unknown[:3])}")],
+            )
+        return chosen
+
+    async def _cards(self, *user_ids: uuid.UUID) -> list[Card | None]:
+        """Cards from the cache, filling it from Postgres for the ones it lacks."""
+        keys = [card_key(user_id) for user_id in user_ids]
+        try:
+            cached = await self.valkey.mget(keys)
+        except (ValkeyError, OSError):
+            log.warning("profile cache unreachable; reading Postgres")
+            cached = [None] * len(keys)
+        cards = [msgspec.json.decode(raw, type=Card) if raw else None for raw in cached]
+        for index, user_id in enumerate(user_ids):
+            if cards[index] is None:
+                cards[index] = await self._card_from_db(user_id)
+                if cards[index] is not None:
+                    try:
+                        await self.valkey.set(keys[index], msgspec.json.encode(cards[index]), ex=_CARD_TTL)
+                    except (ValkeyError, OSError):
+                        pass
+        return cards
+
+    async def _card_from_db(self, user_id: uuid.UUID) -> Card | None:
+        identity = await accounts.identity(user_id)
+        if identity is None:
+            return None
+        profile = await ProfileRow.select(*ProfileRow.all_columns()).where(ProfileRow.user == user_id).first() or {}
+        place = await Location.select(Location.cell_lat, Location.cell_lng).where(Location.user == user_id).first()
+        return Card(
+            first_name=identity.first_name,
+            gender=identity.gender,
+            date_of_birth=identity.date_of_birth,
+            bio=profile.get("bio", ""),
+            sexual_orientation=profile.get("sexual_orientation"),
+            relationship_goal=profile.get("relationship_goal"),
+            interests=profile.get("interests") or [],
+            job_title=profile.get("job_title"),
+            education=profile.get("education"),
+            height_cm=profile.get("height_cm"),
+            is_verified=profile.get("verified_at") is not None,
+            cell=geo.Cell(place["cell_lat"], place["cell_lng"]) if place else None,
+        )
+
+    async def _forget(self, user_id: uuid.UUID) -> None:
+        try:
+            await self.valkey.delete(card_key(user_id))
+        except (ValkeyError, OSError):
+            log.warning("profile cache unreachable; entry expires on its own")
