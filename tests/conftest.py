@@ -18,6 +18,7 @@ from litestar import Litestar
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 
+from server.platform.storage import Storage
 from tests.services import Stack, running_stack
 
 
@@ -80,6 +81,19 @@ async def valkey(app: Litestar) -> AsyncIterator[Valkey]:
 
 
 @pytest.fixture
-async def client(app_client: httpx.AsyncClient, db: PostgresEngine, valkey: Valkey) -> httpx.AsyncClient:
+async def storage(app: Litestar) -> AsyncIterator[Storage]:
+    """The app's object storage, emptied after the test."""
+    store: Storage = app.state.storage
+    yield store
+    for purpose, bucket in store.buckets.items():
+        names = [obj.object_name for obj in store.client.list_objects(bucket, recursive=True)]
+        if names:
+            await store.remove(purpose, names)
+
+
+@pytest.fixture
+async def client(
+    app_client: httpx.AsyncClient, db: PostgresEngine, valkey: Valkey, storage: Storage
+) -> httpx.AsyncClient:
     """The API client; every store is emptied after the test."""
     return app_client

@@ -1,0 +1,69 @@
+"""Images as phones and attackers send them, made on the fly."""
+
+from __future__ import annotations
+
+import io
+import zlib
+from functools import cache
+
+import pillow_heif
+from PIL import Image
+
+pillow_heif.register_heif_opener()
+
+#: Where the sample photos claim to have been taken (a park in Berlin).
+GPS = {1: "N", 2: (52.0, 30.0, 51.84), 3: "E", 4: (13.0, 22.0, 34.56), 5: 0, 6: 41.2}
+XMP = (
+    b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+    b'<rdf:Description xmlns:exif="http://ns.adobe.com/exif/1.0/" exif:GPSLatitude="52,30.864N" '
+    b'exif:GPSLongitude="13,22.576E"/></rdf:RDF></x:xmpmeta>'
+)
+
+
+def _scene(width: int, height: int) -> Image.Image:
+    """Something photo-like: a gradient with noise, so encoders have real work to do."""
+    noise = Image.effect_noise((width, height), 40).convert("RGB")
+    gradient = Image.linear_gradient("L").resize((width, height)).convert("RGB")
+    return Image.blend(noise, gradient, 0.6)
+
+
+def _iphone_exif() -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    exif[0x0110] = "iPhone 15 Pro"
+    exif[0x0131] = "17.1"
+    exif[0x0112] = 6  # rotated: the camera was held upright
+    exif[0x8825] = GPS
+    return exif
+
+
+@cache
+def iphone_jpeg(width: int = 4032, height: int = 3024) -> bytes:
+    """A 12 MP JPEG the way an iPhone writes it: sensor-wide pixels, an orientation tag, GPS in EXIF and XMP."""
+    out = io.BytesIO()
+    _scene(width, height).save(out, "JPEG", quality=90, exif=_iphone_exif().tobytes(), xmp=XMP)
+    return out.getvalue()
+
+
+@cache
+def heic(width: int = 1600, height: int = 1200) -> bytes:
+    out = io.BytesIO()
+    _scene(width, height).save(out, "HEIF", quality=80, exif=_iphone_exif().tobytes())
+    return out.getvalue()
+
+
+def png(width: int = 800, height: int = 600) -> bytes:
+    out = io.BytesIO()
+    _scene(width, height).save(out, "PNG")
+    return out.getvalue()
+
+
+def png_bomb(side: int = 20_000) -> bytes:
+    """A 20,000 × 20,000 PNG of one colour: a few hundred KB that would decode to 400 million pixels."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+    header = side.to_bytes(4, "big") * 2 + bytes([1, 0, 0, 0, 0])  # 1-bit greyscale
+    row = b"\x00" + b"\x00" * ((side + 7) // 8)
+    pixels = zlib.compress(row * side, 9)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
