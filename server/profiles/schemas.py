@@ -53,7 +53,7 @@ class PublicProfile(_Shared):
     distance_km: int | None
 
 
-class ProfileUpdate(Camel):
+class ProfileUpdate(Camel, forbid_unknown_fields=True):
     first_name: Name | UnsetType = UNSET
     gender: Gender | UnsetType = UNSET
     bio: Bio | UnsetType = UNSET
@@ -75,7 +75,7 @@ class Preferences(Camel):
     relationship_goals: Annotated[list[Goal], msgspec.Meta(max_length=4)]
 
 
-class PreferencesUpdate(Camel):
+class PreferencesUpdate(Camel, forbid_unknown_fields=True):
     min_age: Age | UnsetType = UNSET
     max_age: Age | UnsetType = UNSET
     max_distance_km: Distance | UnsetType = UNSET

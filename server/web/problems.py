@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
@@ -43,7 +44,11 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     found = []
     for item in items:
         if isinstance(item, dict):
-            found.append({"field": str(item.get("key") or "body"), "message": str(item.get("message", ""))})
+            message = str(item.get("message", ""))
+            # msgspec reports an unexpected key against the whole body; name the key itself.
+            unknown = re.search(r"unknown field `([^`]+)`", message)
+            field = unknown.group(1) if unknown else str(item.get("key") or "body")
+            found.append({"field": field, "message": "not a field that can be set here" if unknown else message})
     return found
 
 
