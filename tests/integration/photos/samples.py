@@ -58,6 +58,16 @@ def png(width: int = 800, height: int = 600) -> bytes:
     return out.getvalue()
 
 
+@cache
+def big_png(side: int = 6000) -> bytes:
+    """36 MP of smooth gradients: a small file that takes the worker a second or two to process."""
+    ramp = Image.linear_gradient("L").resize((side, side))
+    image = Image.merge("RGB", (ramp, ramp.rotate(90), ramp.transpose(Image.Transpose.FLIP_LEFT_RIGHT)))
+    out = io.BytesIO()
+    image.save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
 def png_bomb(side: int = 20_000) -> bytes:
     """A 20,000 × 20,000 PNG of one colour: a few hundred KB that would decode to 400 million pixels."""
     def chunk(kind: bytes, data: bytes) -> bytes:
