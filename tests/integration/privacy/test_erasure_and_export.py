@@ -5,6 +5,9 @@ from __future__ import annotations
 from server.privacy.registry import domains
 from tests.integration.auth.test_auth import PASSWORD, bearer, register
 from tests.integration.auth.test_email_flows import run_jobs
+from server.photos.service import visible_cache_key
+from server.profiles.service import card_key
+from tests.integration.photos.test_photos import uploaded
 
 
 async def test_every_table_is_declared_by_exactly_one_domain(db):
@@ -24,6 +27,15 @@ async def test_erasure_needs_the_password_and_leaves_no_row_or_object_behind(cli
     await run_jobs(valkey, db)
     await client.post("/api/auth/forgot-password", json={"email": mine["user"]["email"]})  # still queued
     user_id = mine["user"]["id"]
+    token = bearer(mine["accessToken"])
+    await client.put("/api/users/profile", json={"bio": "gone soon", "interests": ["tea"]}, headers=token)
+    await client.put("/api/users/preferences", json={"maxDistanceKm": 9}, headers=token)
+    await client.put("/api/users/location", json={"lat": 48.2, "lng": 16.37}, headers=token)
+    photo_ids = [(await uploaded(client, mine["accessToken"]))["id"] for _ in range(2)]
+    await run_jobs(valkey, db)
+    await uploaded(client, mine["accessToken"])  # still processing when the account goes
+    photo_ids.append(await db.pool.fetchval("SELECT id::text FROM photos WHERE state = 'processing'"))
+    await client.get(f"/api/users/{user_id}", headers=bearer(other["accessToken"]))  # cached
 
     wrong = await client.request("DELETE", "/api/users/profile", json={"password": "not it"}, headers=bearer(mine["accessToken"]))
     assert wrong.status_code == 403
@@ -37,10 +49,12 @@ async def test_erasure_needs_the_password_and_leaves_no_row_or_object_behind(cli
             text = await db.pool.fetchval(f'SELECT count(*) FROM "{table}" t WHERE t::text LIKE $1', f"%{user_id}%")
             assert text == 0, f"{table} still mentions the erased user ({sorted(columns)})"
     assert await db.pool.fetchval("SELECT count(*) FROM users WHERE id = $1", other["user"]["id"]) == 1
+    assert not await valkey.exists(card_key(user_id), visible_cache_key(user_id)), "cached copies outlived the erasure"
+    await run_jobs(valkey, db)  # the worker deletes the objects the erasure named
     storage = app.state.storage
     for bucket in storage.buckets.values():
         names = [obj.object_name for obj in storage.client.list_objects(bucket, recursive=True)]
-        assert not [name for name in names if user_id in name], bucket
+        assert not [name for name in names if user_id in name or any(p in name for p in photo_ids)], bucket
     assert (await client.get("/api/auth/sessions", headers=bearer(mine["accessToken"]))).status_code == 401
     assert (await client.post("/api/auth/login", json={"email": mine["user"]["email"], "password": PASSWORD})).status_code == 401
 
@@ -53,3 +67,18 @@ async def test_export_returns_the_callers_data_and_never_the_password_hash(clien
     assert data["account"]["account"]["email"] == body["user"]["email"]
     assert len(data["account"]["sessions"]) == 1
     assert "password_hash" not in response.text and "$argon2" not in response.text
+
+
+async def test_export_includes_profile_preferences_location_cell_and_photos(client):
+    body = await register(client)
+    token = bearer(body["accessToken"])
+    await client.put("/api/users/profile", json={"bio": "hello", "sexualOrientation": "queer"}, headers=token)
+    await client.put("/api/users/preferences", json={"maxDistanceKm": 12}, headers=token)
+    await client.put("/api/users/location", json={"lat": 48.2082, "lng": 16.3738}, headers=token)
+    photo = await uploaded(client, body["accessToken"])
+    data = (await client.get("/api/users/export", headers=token)).json()["data"]
+    assert data["profiles"]["profile"]["bio"] == "hello" and data["profiles"]["profile"]["sexual_orientation"] == "queer"
+    assert data["profiles"]["preferences"]["max_distance_km"] == 12
+    assert set(data["profiles"]["location"]) == {"cell_lat", "cell_lng", "moved_at"}
+    assert data["profiles"]["location"]["cell_lat"] != 48.2082
+    assert [p["id"] for p in data["photos"]["photos"]] == [photo["id"]]

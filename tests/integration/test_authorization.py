@@ -1,0 +1,63 @@
+"""Nobody reaches another person's things: every endpoint that takes an id is tried with a second
+user's token against the first user's ids. A new id-taking endpoint fails here until it is added."""
+
+from __future__ import annotations
+
+import uuid
+
+from litestar.routes import HTTPRoute
+
+from tests.integration.auth.test_auth import bearer, register
+from tests.integration.auth.test_email_flows import run_jobs
+from tests.integration.photos.test_photos import my_photos, uploaded
+
+#: path parameters that name a kind of thing (a sign-in provider, a file of the API docs), not somebody's thing
+NOT_IDS = {"provider", "path"}
+
+
+def id_taking_endpoints(app) -> set[str]:
+    found = set()
+    for route in app.routes:
+        if isinstance(route, HTTPRoute) and set(route.path_parameters) - NOT_IDS:
+            found |= {f"{method} {route.path}" for method in route.methods - {"OPTIONS", "HEAD"}}
+    return found
+
+
+async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db, valkey, app):
+    owner = await register(client)
+    intruder = await register(client)
+    await uploaded(client, owner["accessToken"])
+    await uploaded(client, owner["accessToken"])
+    await run_jobs(valkey, db)
+    await client.put("/api/users/preferences", json={"maxDistanceKm": 7}, headers=bearer(owner["accessToken"]))
+    photos = await my_photos(client, owner["accessToken"])
+    photo_id = photos[0]["id"]
+    [session] = (await client.get("/api/auth/sessions", headers=bearer(owner["accessToken"]))).json()["items"]
+    as_intruder = bearer(intruder["accessToken"])
+    owner_id = owner["user"]["id"]
+
+    #: endpoint → (status the intruder got, status that means refused)
+    checked: dict[str, tuple[int, int]] = {
+        "DELETE /api/auth/sessions/{session_id:uuid}":
+            ((await client.delete(f"/api/auth/sessions/{session['id']}", headers=as_intruder)).status_code, 404),
+        "DELETE /api/users/photos/{photo_id:uuid}":
+            ((await client.delete(f"/api/users/photos/{photo_id}", headers=as_intruder)).status_code, 404),
+        # The public profile is meant to be seen; what matters is what it leaves out (checked below).
+        "GET /api/users/{user_id:uuid}": ((await client.get(f"/api/users/{owner_id}", headers=as_intruder)).status_code, 200),
+        # Media needs a signature the server made; an id alone gets nothing.
+        "GET /media/{photo_id:uuid}/{name:str}":
+            ((await client.get(f"/media/{photo_id}/large.webp?exp=99999999999&sig=guess")).status_code, 403),
+    }
+    assert set(checked) == id_taking_endpoints(app), "an id-taking endpoint is not covered by this sweep"
+    assert all(got == refused for got, refused in checked.values()), checked
+
+    # Ids inside bodies: reordering someone else's photos.
+    reorder = await client.put("/api/users/photos/order", json=[p["id"] for p in reversed(photos)], headers=as_intruder)
+    assert reorder.status_code == 404
+    # Nothing of the owner's changed, and their preferences are nowhere to be read.
+    assert [p["id"] for p in await my_photos(client, owner["accessToken"])] == [p["id"] for p in photos]
+    assert (await client.get("/api/auth/sessions", headers=bearer(owner["accessToken"]))).status_code == 200
+    public = (await client.get(f"/api/users/{owner_id}", headers=as_intruder)).json()
+    assert not {"minAge", "maxAge", "maxDistanceKm", "preferredGenders", "relationshipGoals", "sexualOrientation"} & set(public)
+    assert (await client.get(f"/api/users/{owner_id}/preferences", headers=as_intruder)).status_code == 404
+    assert (await client.get(f"/api/users/{uuid.uuid4()}", headers=as_intruder)).status_code == 404
