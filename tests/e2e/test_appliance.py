@@ -279,3 +279,38 @@ def test_operator_bootstraps_an_admin_with_a_one_time_link(appliance: Installed)
     assert result["link"].startswith(f"https://localhost:{appliance.https_port}/reset-password?token=")
     refused = appliance.ctl("users", "set-role", "nobody@example.com", "admin")
     assert refused.returncode == 64 and "no account" in refused.stderr
+
+
+def test_a_photo_goes_through_nginx_the_worker_and_the_media_cache_without_its_metadata(appliance: Installed):
+    import httpx
+    from PIL import Image
+
+    from tests.integration.photos import samples
+
+    base = f"https://127.0.0.1:{appliance.https_port}"
+    with httpx.Client(base_url=base, verify=False, timeout=30) as client:
+        person = {"email": "e2e-photo@example.com", "password": "correct horse battery staple", "firstName": "Eve",
+                  "dateOfBirth": "1994-03-03", "gender": "woman"}
+        token = client.post("/api/auth/register", json=person).json()["accessToken"]
+        auth = {"Authorization": f"Bearer {token}"}
+        sent = client.post("/api/users/photos", files={"file": ("IMG_0001.JPG", samples.iphone_jpeg(), "image/jpeg")}, headers=auth)
+        assert sent.status_code == 202, sent.text
+        deadline = time.monotonic() + 60
+        while (photos := client.get("/api/users/profile", headers=auth).json()["photos"])[0]["state"] == "processing":
+            assert time.monotonic() < deadline, "the worker did not process the photo"
+            time.sleep(0.3)
+        urls = photos[0]["urls"]
+        assert all(url.startswith(f"https://localhost:{appliance.https_port}/media/") for url in urls.values())
+        for url in urls.values():
+            path = url.split(str(appliance.https_port), 1)[1]
+            first, second = client.get(path), client.get(path)
+            assert first.status_code == second.status_code == 200 and first.content == second.content
+            image = Image.open(io.BytesIO(first.content))
+            assert image.format == "WEBP" and not image.getexif() and b"GPS" not in first.content
+        tampered = client.get(urls["large"].split(str(appliance.https_port), 1)[1].replace("sig=", "sig=x"))
+        assert tampered.status_code == 403
+        too_big = client.post("/api/users/photos", files={"file": ("big.jpg", bytes(50 * 1024 * 1024), "image/jpeg")}, headers=auth)
+        assert too_big.status_code == 413 and too_big.headers["content-type"] == "application/problem+json"
+        assert too_big.json()["status"] == 413
+    cached = list((appliance.root / "var/lib/harvest/nginx/media-cache").rglob("*"))
+    assert any(path.is_file() for path in cached), "nginx cached no media"
