@@ -199,11 +199,17 @@ async def accounts(settings: Settings, verb: str, args: argparse.Namespace) -> d
     from server.auth.tokens import TokenIssuer
     from server.platform import cache
 
+    from server import bench
+
     valkey = cache.client_for(settings)
     try:
         service = AuthService(engine_finder(), valkey, TokenIssuer(settings), settings.config.limits)
         if verb == "create-admin":
             return await admin.create_admin(settings, service, args.email)
+        if verb == "bench-people":
+            return await bench.create_people(service, args.count)
+        if verb == "bench-erase":
+            return await bench.erase_people(service)
         return await admin.set_role(service, args.email, args.role)
     finally:
         await valkey.aclose()
@@ -227,6 +233,12 @@ def main(argv: list[str] | None = None) -> int:
     role_parser = verbs.add_parser("set-role", help="change an account's role and end its logins")
     role_parser.add_argument("email")
     role_parser.add_argument("role")
+    people_parser = verbs.add_parser("bench-people", help="make signed-in bench accounts (for harvestctl bench)")
+    people_parser.add_argument("count", type=int)
+    verbs.add_parser("bench-erase", help="erase every bench account")
+    images_parser = verbs.add_parser("bench-images", help="time the image pipeline on a phone-like photo")
+    images_parser.add_argument("count", type=int)
+    images_parser.add_argument("--sample", help="also write the sample photo to this path")
     tls_parser = verbs.add_parser("objectstore-tls", help="make the embedded store's gRPC certificates once")
     tls_parser.add_argument("folder", type=Path)
     tls_parser.add_argument("--owner", help="system user that owns the files")
@@ -247,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
                 result = ansible_vars(settings, args.target)
             elif args.verb == "storage-init":
                 result = storage_init(settings)
-            elif args.verb in ("create-admin", "set-role"):
+            elif args.verb == "bench-images":
+                from server.bench import images_bench
+
+                result = images_bench(args.count, settings.config.photos.max_megapixels * 1_000_000, args.sample)
+            elif args.verb in ("create-admin", "set-role", "bench-people", "bench-erase"):
                 result = asyncio.run(_with_engine(lambda: accounts(settings, args.verb, args)))
             else:
                 work = migrate if args.verb == "migrate" else migrations_status

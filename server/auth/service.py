@@ -100,7 +100,7 @@ class AuthService:
                         date_of_birth=request.date_of_birth, gender=request.gender, created_at=now,
                     )
                 ).returning(*User.all_columns())
-                pair = await self._open_session(row["id"], row["role"], device)
+                pair = await self.open_session(row["id"], row["role"], device)
                 await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "verify"})
         except asyncpg.UniqueViolationError:
             raise Conflict("an account with this email already exists; sign in instead") from None
@@ -125,7 +125,7 @@ class AuthService:
         async with self.db.transaction():
             if rehashed:
                 await User.update({User.password_hash: rehashed}).where(User.id == row["id"])
-            pair = await self._open_session(row["id"], row["role"], device)
+            pair = await self.open_session(row["id"], row["role"], device)
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
 
     async def oauth(self, provider: str, request: OauthRequest, oauth_settings: OauthSection, device: str) -> AuthResponse:
@@ -138,7 +138,7 @@ class AuthService:
                 row = await self._create_from_provider(email, identity, request)
             elif row["email_verified_at"] is None:
                 await User.update({User.email_verified_at: _now()}).where(User.id == row["id"])
-            pair = await self._open_session(row["id"], row["role"], device)
+            pair = await self.open_session(row["id"], row["role"], device)
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
 
     async def _create_from_provider(self, email: str, identity: oauth.Identity, request: OauthRequest) -> dict[str, Any]:
@@ -283,7 +283,8 @@ class AuthService:
         except (ValkeyError, OSError):
             return await Session.exists().where((Session.id == session_id) & Session.revoked_at.is_null())
 
-    async def _open_session(self, user_id: uuid.UUID, role: str, device: str) -> TokenPair:
+    async def open_session(self, user_id: uuid.UUID, role: str, device: str) -> TokenPair:
+        """A new login for an account whose identity is already established."""
         now = _now()
         session_id = uuid.uuid4()
         await Session.insert(Session(id=session_id, user=user_id, device=device[:200], created_at=now, last_seen_at=now))

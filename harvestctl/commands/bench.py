@@ -1,0 +1,197 @@
+"""``bench profiles`` and ``bench photos``: figures from this appliance over loopback, through nginx.
+
+Machines differ and are noisy, so the headline figures are ratios to ``/health`` measured in the same
+run. Bench accounts (``@bench.invalid``) are made for the run and erased afterwards, by the same
+erasure a person's own account deletion runs.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated, Any
+
+import httpx
+import typer
+
+from harvestctl.appliance import Appliance
+from harvestctl.errors import CliError, Exit
+
+app = typer.Typer(help="Benchmarks over loopback: figures as ratios to /health in the same run.", no_args_is_help=True)
+PHOTOS_PER_PERSON = 6
+_LUA = """
+local tokens = {%s}
+local n = 0
+request = function()
+  n = n + 1
+  return wrk.format("GET", "%s", {["Authorization"] = "Bearer " .. tokens[(n %% #tokens) + 1]})
+end
+"""
+
+
+@contextmanager
+def bench_people(appliance: Appliance, count: int) -> Iterator[list[dict[str, str]]]:
+    """Signed-in bench accounts for the length of the run; erased afterwards even if the run fails."""
+    try:
+        yield appliance.manage("bench-people", str(count))["people"]
+    finally:
+        appliance.manage("bench-erase")
+
+
+def _client(appliance: Appliance) -> httpx.Client:
+    # Loopback to this host's own nginx, whose certificate may be self-signed.
+    return httpx.Client(base_url=appliance.https_url(), verify=False, timeout=60)
+
+
+def _ensure_ready(appliance: Appliance, client: httpx.Client) -> None:
+    try:
+        ready = client.get("/ready").status_code == 200
+    except httpx.HTTPError:
+        ready = False
+    if not ready:
+        raise CliError("the appliance is not ready", "run `harvestctl status` and `harvestctl doctor`", Exit.NOT_READY)
+
+
+def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        raise CliError("wrk is not installed", "run `harvestctl up`, which installs it", Exit.FAILED)
+    argv = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *(["-s", str(script)] if script else []), url]
+    output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
+    for percentile in ("50", "99"):
+        found = re.search(rf"^\s+{percentile}%\s+([\d.]+)(us|ms|s)\s*$", output, re.MULTILINE)
+        if found:
+            scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[found.group(2)]
+            figures[f"p{percentile}_ms"] = float(found.group(1)) * scale
+    errors = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", output)
+    figures["non_2xx"] = float(errors.group(1)) if errors else 0.0
+    return figures
+
+
+def _sample_photo(appliance: Appliance, folder: Path, count: int) -> tuple[bytes, dict[str, Any]]:
+    """The server's phone-like sample photo, and its image pipeline timed on ``count`` of them."""
+    path = folder / "sample.jpg"
+    timing = appliance.manage("bench-images", str(count), "--sample", str(path))
+    return path.read_bytes(), timing
+
+
+def _wait_processed(client: httpx.Client, people: list[dict[str, str]], expected: int, timeout: float = 600) -> float:
+    """Seconds until every bench photo has left `processing`."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout:
+        done = 0
+        for person in people:
+            photos = client.get("/api/users/profile", headers=_auth(person)).json()["photos"]
+            done += sum(photo["state"] != "processing" for photo in photos)
+        if done >= expected:
+            return time.monotonic() - started
+        time.sleep(0.2)
+    raise CliError("the worker did not finish the bench photos in time", "see `harvestctl logs worker`")
+
+
+def _auth(person: dict[str, str]) -> dict[str, str]:
+    return {"Authorization": f"Bearer {person['accessToken']}"}
+
+
+@app.command("profiles")
+def profiles(
+    ctx: typer.Context,
+    seconds: Annotated[int, typer.Option(min=3, max=120, help="length of each measured run")] = 10,
+    connections: Annotated[int, typer.Option(min=1, max=1000, help="concurrent connections")] = 64,
+    viewers: Annotated[int, typer.Option(min=10, max=5000, help="bench accounts spreading the load")] = 400,
+) -> None:
+    """GET /api/users/{id} with a warm cache, as a ratio of /health, through nginx in one run (uses wrk)."""
+    appliance: Appliance = ctx.obj
+    appliance.require_root("bench profiles")
+    with _client(appliance) as client, tempfile.TemporaryDirectory() as folder, appliance.out.progress("setting up") as step:
+        _ensure_ready(appliance, client)
+        photo, _ = _sample_photo(appliance, Path(folder), 1)
+        with bench_people(appliance, viewers + 1) as people:
+            target, others = people[0], people[1:]
+            step("giving the target a profile, a photo and a place; the viewers places nearby")
+            client.put("/api/users/profile", json={"bio": "Benchmarks by day.", "interests": ["coffee", "hiking"]},
+                       headers=_auth(target))
+            client.post("/api/users/photos", files={"file": ("bench.jpg", photo, "image/jpeg")}, headers=_auth(target))
+            for index, person in enumerate(people):
+                angle = index * 2.399963  # golden angle: viewers spread all around the target
+                place = {"lat": 52.52 + 0.1 * math.cos(angle) * (index % 7) / 7, "lng": 13.405 + 0.15 * math.sin(angle)}
+                client.put("/api/users/location", json=place, headers=_auth(person))
+            _wait_processed(client, [target], 1)
+            path = f"/api/users/{target['id']}"
+            script = Path(folder) / "viewers.lua"
+            script.write_text(_LUA % (", ".join(f'"{p["accessToken"]}"' for p in others), path))
+            url = appliance.https_url()
+            step("warming the cache")
+            _wrk(url + path, 2, connections, script)
+            step(f"measuring /health for {seconds}s")
+            health = _wrk(url + "/health", seconds, connections)
+            step(f"measuring {path} for {seconds}s")
+            profile = _wrk(url + path, seconds, connections, script)
+    _report(appliance, "GET /api/users/{id}, warm cache", health, profile, connections)
+
+
+def _report(appliance: Appliance, name: str, health: dict[str, float], endpoint: dict[str, float], connections: int) -> None:
+    ratio = endpoint["rps"] / health["rps"]
+    rows = [
+        ["/health", f"{health['rps']:.0f}", f"{health.get('p50_ms', 0):.2f}", f"{health.get('p99_ms', 0):.2f}", int(health["non_2xx"])],
+        [name, f"{endpoint['rps']:.0f}", f"{endpoint.get('p50_ms', 0):.2f}", f"{endpoint.get('p99_ms', 0):.2f}", int(endpoint["non_2xx"])],
+    ]
+    value = {"health": health, "endpoint": endpoint, "ratio": ratio, "connections": connections}
+    appliance.out.table(f"{name} ÷ /health = {ratio:.3f}", ["Target", "Req/s", "p50 ms", "p99 ms", "Non-2xx"], rows, value)
+    if endpoint["non_2xx"]:
+        appliance.out.say("some requests were refused (see Non-2xx): raise --viewers so no bench account hits its per-minute limit")
+
+
+@app.command("photos")
+def photos(
+    ctx: typer.Context,
+    count: Annotated[int, typer.Option(min=1, max=600, help="photos to upload")] = 24,
+    concurrency: Annotated[int, typer.Option(min=1, max=64, help="uploads in flight at once")] = 4,
+) -> None:
+    """The image pipeline's rate (one core, all cores), then uploads through nginx (p50/p95) and the
+    worker's end-to-end rate, with a 12 MP phone-like JPEG."""
+    appliance: Appliance = ctx.obj
+    appliance.require_root("bench photos")
+    with _client(appliance) as client, tempfile.TemporaryDirectory() as folder, appliance.out.progress("timing the image pipeline") as step:
+        _ensure_ready(appliance, client)
+        photo, pipeline = _sample_photo(appliance, Path(folder), min(count, 12))
+        with bench_people(appliance, math.ceil(count / PHOTOS_PER_PERSON)) as people:
+            owners = [people[index // PHOTOS_PER_PERSON] for index in range(count)]
+
+            def upload(owner: dict[str, str]) -> float:
+                started = time.perf_counter()
+                sent = client.post("/api/users/photos", files={"file": ("IMG.JPG", photo, "image/jpeg")}, headers=_auth(owner))
+                if sent.status_code != 202:
+                    raise CliError(f"an upload was refused: {sent.status_code} {sent.text[:200]}", "see `harvestctl logs api`")
+                return time.perf_counter() - started
+
+            step(f"uploading {count} photos, {concurrency} at a time")
+            started = time.monotonic()
+            with ThreadPoolExecutor(max_workers=concurrency) as pool:
+                latencies = sorted(pool.map(upload, owners))
+            uploaded = time.monotonic() - started
+            step("waiting for the worker")
+            processed = uploaded + _wait_processed(client, people, count)
+    p95 = latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
+    value = pipeline | {
+        "uploads": count, "concurrency": concurrency, "uploadP50Ms": statistics.median(latencies) * 1000,
+        "uploadP95Ms": p95 * 1000, "endToEndPerSecond": count / processed,
+    }
+    rows = [
+        ["pipeline, one core", f"{pipeline['perSecondOneCore']:.2f} photos/s"],
+        [f"pipeline, all {pipeline['cores']} cores", f"{pipeline['perSecondAllCores']:.2f} photos/s"],
+        ["upload through nginx, p50", f"{value['uploadP50Ms']:.0f} ms"],
+        ["upload through nginx, p95", f"{value['uploadP95Ms']:.0f} ms"],
+        ["upload → processed, whole batch", f"{value['endToEndPerSecond']:.2f} photos/s"],
+    ]
+    appliance.out.table(f"{count} photos of {len(photo) / 1e6:.1f} MB, {concurrency} uploads at a time", ["Figure", "Value"], rows, value)
