@@ -6,6 +6,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import jwt
@@ -18,6 +19,8 @@ REFRESH_SECONDS = 7 * 24 * 3600
 AUDIENCE = "harvest-app"
 ALGORITHM = "HS256"
 _REQUIRED = ["exp", "iat", "iss", "aud", "sub", "jti", "typ", "sid"]
+#: tokens already verified by this process; a token is immutable, so only its expiry needs checking again
+_VERIFIED_MAX = 20_000
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,7 @@ class TokenIssuer:
         self.keys = {key.kid: key.secret for key in settings.secrets.jwt.keys}
         self.signing_kid = settings.secrets.jwt.keys[0].kid
         self.issuer = settings.public_url()
+        self._verified: OrderedDict[str, Claims] = OrderedDict()
 
     def access_token(self, user_id: uuid.UUID, session_id: uuid.UUID, role: str) -> str:
         now = int(time.time())
@@ -52,7 +56,22 @@ class TokenIssuer:
         return jwt.encode(claims, self.keys[self.signing_kid], algorithm=ALGORITHM, headers={"kid": self.signing_kid})
 
     def verify(self, token: str) -> Claims:
-        """Any defect — unknown key, other algorithm, bad signature, expiry, audience, issuer — is a 401."""
+        """Any defect — unknown key, other algorithm, bad signature, expiry, audience, issuer — is a 401.
+
+        Checking a signature costs more than the rest of a cached read, so each process remembers the
+        tokens it has verified; whether their login is still active is checked on every request anyway.
+        """
+        claims = self._verified.get(token)
+        if claims is None:
+            claims = self._decode(token)
+            self._verified[token] = claims
+            if len(self._verified) > _VERIFIED_MAX:
+                self._verified.popitem(last=False)
+        if claims.expires_at <= time.time():
+            raise Unauthorized("the access token has expired; refresh it")
+        return claims
+
+    def _decode(self, token: str) -> Claims:
         try:
             kid = jwt.get_unverified_header(token).get("kid")
             key = self.keys.get(kid) if isinstance(kid, str) else None

@@ -13,10 +13,19 @@ from server.errors import RateLimited
 log = logging.getLogger("harvest.ratelimit")
 
 
+# Count and start the window in one atomic call: one round trip, and no counter left without expiry.
+_COUNT = """
+local count = redis.call('INCRBY', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2], 'NX')
+return {count, redis.call('TTL', KEYS[1])}
+"""
+
+
 class RateLimiter:
     def __init__(self, valkey: Valkey, prefix: str = "rl") -> None:
         self.valkey = valkey
         self.prefix = prefix
+        self._count_script = valkey.register_script(_COUNT)
 
     async def hit(self, name: str, key: str, limit: int, window_seconds: int) -> None:
         """Count one event; past ``limit`` in the window, refuse it with the seconds left."""
@@ -39,11 +48,7 @@ class RateLimiter:
     async def _count(self, name: str, key: str, window_seconds: int, add: int) -> tuple[int, int]:
         counter = f"{self.prefix}:{name}:{key}"
         try:
-            async with self.valkey.pipeline(transaction=True) as pipe:
-                pipe.incrby(counter, add)
-                pipe.expire(counter, window_seconds, nx=True)
-                pipe.ttl(counter)
-                count, _, ttl = await pipe.execute()
+            count, ttl = await self._count_script(keys=[counter], args=[add, window_seconds])
         except (ValkeyError, OSError):
             log.warning("rate limit store unreachable; allowing the request", extra={"limit": name})
             return 0, 0

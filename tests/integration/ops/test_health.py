@@ -50,5 +50,10 @@ async def test_unknown_path_is_a_problem_document(client):
 async def test_openapi_schema_and_docs_are_served(client):
     schema = await client.get("/api/openapi.json")
     assert schema.status_code == 200
-    assert "/ready" in schema.json()["paths"]
+    paths = schema.json()["paths"]
+    assert "/ready" in paths
+    users = {"profile", "preferences", "location", "photos", "photos/{photo_id}", "photos/order", "{user_id}", "export"}
+    assert {f"/api/users/{path}" for path in users} <= set(paths)
+    assert set(paths["/api/users/profile"]) == {"get", "put", "delete"}
+    assert not [path for path in paths if path.startswith("/media")]
     assert (await client.get("/api/docs")).status_code == 200
