@@ -38,7 +38,8 @@ async def process_photo(job: Job) -> None:
     storage, valkey = _clients()
     data = await storage.get("originals", original_key(photo_id))
     if data is None:
-        return  # deleted while queued
+        # The original is stored before its row exists and purged only after the row is gone.
+        raise LookupError(f"the original of photo {photo_id} is missing from storage")
     limits = settings_module.current().config.photos
     try:
         variants = await images.run(images.make_variants, data, limits.max_megapixels * 1_000_000)

@@ -1,0 +1,91 @@
+"""The image pipeline on its own: what it accepts, what it refuses, and that what it makes is clean."""
+
+from __future__ import annotations
+
+import io
+import random
+
+import pytest
+from PIL import Image, ImageDraw
+
+from server.platform import images
+from tests.integration.photos import samples
+
+LIMIT = 40_000_000
+
+
+@pytest.mark.parametrize(
+    ("mode", "kind"),
+    [("1", "PNG"), ("L", "JPEG"), ("LA", "PNG"), ("P", "PNG"), ("RGB", "JPEG"), ("RGBA", "WEBP"), ("CMYK", "JPEG"), ("I;16", "PNG")],
+)
+def test_every_pixel_mode_comes_out_as_small_rgb_webps(mode, kind):
+    encoded = io.BytesIO()
+    Image.new(mode, (1600, 900)).save(encoded, kind)
+    variants = images.make_variants(encoded.getvalue(), LIMIT)
+    large = Image.open(io.BytesIO(variants.large))
+    assert large.mode == "RGB" and large.size == (1080, 608)
+    assert Image.open(io.BytesIO(variants.thumb)).size == (320, 180)
+
+
+def test_the_orientation_tag_is_applied_and_then_dropped():
+    variants = images.make_variants(samples.iphone_jpeg(), LIMIT)
+    assert (variants.width, variants.height) == (810, 1080)
+    for data in (variants.large, variants.thumb, variants.blurred):
+        assert not Image.open(io.BytesIO(data)).getexif()
+
+
+def test_the_worker_refuses_a_bomb_instead_of_decoding_it():
+    with pytest.raises(images.BadImage, match="megapixels"):
+        images.make_variants(samples.png_bomb(), LIMIT)
+
+
+def test_a_truncated_png_is_refused():
+    whole = samples.png()
+    with pytest.raises(images.BadImage, match="truncated"):
+        images.inspect(whole[: len(whole) * 2 // 3], LIMIT)
+
+
+@pytest.mark.parametrize(
+    "head",
+    [b"GIF89a", b"%PDF-1.7", b"BM", b"\x00\x00\x00\x1cftypavif", b"<svg xmlns", b"II*\x00", b""],
+)
+def test_formats_we_do_not_accept_are_not_images(head):
+    with pytest.raises(images.NotAnImage):
+        images.inspect(head + bytes(64), LIMIT)
+
+
+def test_each_accepted_format_is_named_by_its_content():
+    assert images.inspect(samples.iphone_jpeg(), LIMIT) == "jpeg"
+    assert images.inspect(samples.png(), LIMIT) == "png"
+    assert images.inspect(samples.heic(), LIMIT) == "heif"
+    out = io.BytesIO()
+    Image.new("RGB", (64, 64), (1, 2, 3)).save(out, "WEBP")
+    assert images.inspect(out.getvalue(), LIMIT) == "webp"
+
+
+def _scene(seed: int) -> Image.Image:
+    """Shapes at random places: low-frequency structure like a real photo's, unlike noise."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (1200, 900), (rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    draw = ImageDraw.Draw(image)
+    for _ in range(12):
+        x, y = rng.randrange(1100), rng.randrange(800)
+        box = (x, y, x + rng.randrange(50, 500), y + rng.randrange(50, 400))
+        draw.ellipse(box, fill=(rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    return image
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=quality)
+    return out.getvalue()
+
+
+def test_similar_pictures_get_close_perceptual_hashes_and_different_ones_do_not():
+    scene = _scene(1)
+    first = images.make_variants(_jpeg(scene, 92), LIMIT).phash
+    # The same picture recompressed and shrunk, as a re-upload from another phone would be.
+    second = images.make_variants(_jpeg(scene.resize((800, 600)), 55), LIMIT).phash
+    other = images.make_variants(_jpeg(_scene(2), 92), LIMIT).phash
+    distance = lambda a, b: bin(int(a, 16) ^ int(b, 16)).count("1")  # noqa: E731
+    assert distance(first, second) <= 6 < distance(first, other)
