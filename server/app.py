@@ -42,7 +42,7 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
     try:
         await cache.ping(valkey)
         await storage.ping()
-        signer = MediaSigner(settings.secrets.media.url_key, settings.config.photos.url_minutes, settings.public_url())
+        signer = MediaSigner.from_settings(settings)
         app.state.update(db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings), media_signer=signer)
         yield
     finally:

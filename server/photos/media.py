@@ -15,6 +15,8 @@ import time
 import uuid
 from typing import Literal
 
+from server.settings import Settings
+
 Variant = Literal["large", "thumb", "blurred"]
 VARIANTS: tuple[Variant, ...] = ("large", "thumb", "blurred")
 _STEP_SECONDS = 600
@@ -33,6 +35,10 @@ class MediaSigner:
         self._key = key.encode()
         self.lifetime = lifetime_minutes * 60
         self.base_url = base_url.rstrip("/")
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MediaSigner:
+        return cls(settings.secrets.media.url_key, settings.config.photos.url_minutes, settings.public_url())
 
     def url(self, photo_id: uuid.UUID, variant: Variant, now: float | None = None) -> str:
         expires = math.ceil(((now or time.time()) + self.lifetime) / _STEP_SECONDS) * _STEP_SECONDS

@@ -5,6 +5,8 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from server import settings as settings_module
+from server.photos.media import MediaSigner
 from server.photos.service import PURGE_JOB, visible_cache_key
 from server.photos.tables import Photo
 from server.platform.jobs import JobQueue
@@ -12,8 +14,12 @@ from server.privacy.registry import DomainData
 
 
 async def export(user_id: uuid.UUID) -> dict[str, Any]:
-    columns = (Photo.id, Photo.state, Photo.position, Photo.source_format, Photo.width, Photo.height, Photo.created_at)
-    return {"photos": await Photo.select(*columns).where(Photo.user == user_id).order_by(Photo.position)}
+    """The photos' facts, and short-lived links to download each processed one."""
+    signer = MediaSigner.from_settings(settings_module.current())
+    columns = (Photo.id, Photo.state, Photo.position, Photo.source_format, Photo.width, Photo.height, Photo.created_at,
+               Photo.processed_at)
+    rows = await Photo.select(*columns).where(Photo.user == user_id).order_by(Photo.position)
+    return {"photos": [row | {"urls": signer.urls(row["id"]) if row["processed_at"] else None} for row in rows]}
 
 
 async def erase(user_id: uuid.UUID) -> None:

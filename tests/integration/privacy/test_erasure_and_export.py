@@ -82,3 +82,4 @@ async def test_export_includes_profile_preferences_location_cell_and_photos(clie
     assert set(data["profiles"]["location"]) == {"cell_lat", "cell_lng", "moved_at"}
     assert data["profiles"]["location"]["cell_lat"] != 48.2082
     assert [p["id"] for p in data["photos"]["photos"]] == [photo["id"]]
+    assert data["photos"]["photos"][0]["urls"] is None  # still processing

@@ -9,6 +9,7 @@ import pytest
 
 from server.auth.accounts import age_on
 from server.auth.admin import create_admin
+from server.profiles.service import card_key
 from server.web.auth import auth_service
 from tests.integration.auth.test_auth import PASSWORD, bearer, register
 
@@ -125,11 +126,12 @@ async def test_others_see_public_fields_only(client):
     assert "bisexual" not in response.text and "52.5" not in response.text and "1990" not in response.text
 
 
-async def test_a_change_is_seen_by_others_at_once_despite_the_cache(client):
+async def test_a_change_is_seen_by_others_at_once_despite_the_cache(client, valkey):
     me = await register(client, firstName="Kim")
     other = await register(client)
     url = f"/api/users/{me['user']['id']}"
     assert (await client.get(url, headers=bearer(other["accessToken"]))).json()["firstName"] == "Kim"
+    assert await valkey.exists(card_key(me["user"]["id"])), "the profile was not cached"
     await put_profile(client, me["accessToken"], firstName="Kimberly", bio="new")
     seen = (await client.get(url, headers=bearer(other["accessToken"]))).json()
     assert (seen["firstName"], seen["bio"]) == ("Kimberly", "new")
