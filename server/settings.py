@@ -130,7 +130,8 @@ class LocationSection(_Section):
 class PhotosSection(_Section):
     max_per_user: Annotated[int, msgspec.Meta(ge=1, le=20)] = 6
     max_upload_mb: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
-    max_megapixels: Annotated[int, msgspec.Meta(ge=1, le=100)] = 40
+    #: at most 80: past that Pillow itself treats a file as a decompression bomb
+    max_megapixels: Annotated[int, msgspec.Meta(ge=1, le=80)] = 40
     #: pre: others see a photo once a moderator approves it; post: as soon as it is processed
     moderation: Literal["pre", "post"] = "post"
     #: how long a signed media URL handed to a client stays valid

@@ -314,3 +314,18 @@ def test_a_photo_goes_through_nginx_the_worker_and_the_media_cache_without_its_m
         assert too_big.json()["status"] == 413
     cached = list((appliance.root / "var/lib/harvest/nginx/media-cache").rglob("*"))
     assert any(path.is_file() for path in cached), "nginx cached no media"
+
+
+def test_bench_verbs_report_figures_and_leave_no_bench_account_behind(appliance: Installed):
+    done = appliance.ctl("bench", "profiles", "--seconds", "3", "--viewers", "20", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["health"]["rps"] > 0 and figures["endpoint"]["rps"] > 0 and 0 < figures["ratio"]
+    done = appliance.ctl("bench", "photos", "--count", "3", "--concurrency", "2", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    assert figures["uploads"] == 3 and figures["uploadP95Ms"] >= figures["uploadP50Ms"] > 0
+    assert figures["perSecondOneCore"] > 0 and figures["endToEndPerSecond"] > 0
+    psql = ["/usr/lib/postgresql/15/bin/psql", "-h", str(appliance.root / "run/harvest/postgres"), "-p", str(appliance.pg_port),
+            "-U", "postgres", "-d", "harvest", "-w", "-tAc", "SELECT count(*) FROM users WHERE email LIKE '%@bench.invalid'"]
+    assert subprocess.run(psql, capture_output=True, text=True, check=True).stdout.strip() == "0"

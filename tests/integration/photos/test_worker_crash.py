@@ -11,7 +11,7 @@ import sys
 import time
 
 from server.platform.jobs import GROUP, STREAM
-from tests.integration.auth.test_auth import bearer, register
+from tests.integration.auth.test_auth import register
 from tests.integration.photos import samples
 from tests.integration.photos.test_photos import fetch, my_photos, uploaded
 
