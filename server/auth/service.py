@@ -79,8 +79,18 @@ class AuthService:
         """Every /api/auth request counts against its client address."""
         await self.limiter.hit("auth-ip", ip, self.limits.auth_requests_per_ip_per_minute, 60)
 
-    async def throttle_user(self, claims: Claims) -> None:
-        await self.limiter.hit("user", str(claims.user_id), self.limits.requests_per_user_per_minute, 60)
+    async def admit(self, claims: Claims) -> None:
+        """A signed-in call: its login must still be active, and its user within the per-minute limit.
+
+        Both are answered by Valkey in one round trip; when Valkey cannot answer, Postgres says whether
+        the login was ended (and the limit is not applied).
+        """
+        limit = self.limits.requests_per_user_per_minute
+        revoked = _REVOKED.format(claims.session_id)
+        replies = await self.limiter.hit("user", str(claims.user_id), limit, 60, also=[("EXISTS", revoked)])
+        active = not replies[0] if replies is not None else await self._active_in_postgres(claims.session_id)
+        if not active:
+            raise Unauthorized("this login has ended; sign in again")
 
     async def register(self, request: RegisterRequest, device: str, ip: str) -> AuthResponse:
         await self.limiter.hit("register-ip", ip, self.limits.registrations_per_ip_per_hour, 3600)
@@ -276,12 +286,9 @@ class AuthService:
             await self._revoke_in_transaction(session_ids, _now())
         await self._mark_revoked(session_ids)
 
-    async def session_is_active(self, session_id: uuid.UUID) -> bool:
-        """Valkey answers for revocations of the last 15 minutes; without it, Postgres does."""
-        try:
-            return not await self.valkey.exists(_REVOKED.format(session_id))
-        except (ValkeyError, OSError):
-            return await Session.exists().where((Session.id == session_id) & Session.revoked_at.is_null())
+    @staticmethod
+    async def _active_in_postgres(session_id: uuid.UUID) -> bool:
+        return await Session.exists().where((Session.id == session_id) & Session.revoked_at.is_null())
 
     async def open_session(self, user_id: uuid.UUID, role: str, device: str) -> TokenPair:
         """A new login for an account whose identity is already established."""

@@ -124,11 +124,15 @@ class PhotoService:
 
     async def visible(self, user_id: uuid.UUID) -> list[PhotoView]:
         """What others see: approved photos only, in the owner's order (cached)."""
-        key = visible_cache_key(user_id)
         try:
-            cached = await self.valkey.get(key)
+            cached = await self.valkey.get(visible_cache_key(user_id))
         except (ValkeyError, OSError):
             cached = None
+        return await self.visible_from(user_id, cached)
+
+    async def visible_from(self, user_id: uuid.UUID, cached: str | None) -> list[PhotoView]:
+        """``visible`` for a caller that fetched the cache entry along with its own, in one round trip."""
+        key = visible_cache_key(user_id)
         if cached is not None:
             rows = json.loads(cached)
         else:

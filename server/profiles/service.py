@@ -18,7 +18,7 @@ from valkey.exceptions import ValkeyError
 
 from server.auth import accounts
 from server.errors import FieldError, Invalid, NotFound, RateLimited
-from server.photos.service import PhotoService
+from server.photos.service import PhotoService, visible_cache_key
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
 from server.profiles.schemas import Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
@@ -160,11 +160,12 @@ class ProfileService:
         """Another person's profile as the viewer may see it; 404 when they may not (or it is themselves)."""
         if user_id == viewer_id:
             raise NotFound("that is you: your own profile is at /api/users/profile")
-        target, viewer = await self._cards(user_id, viewer_id)
+        (target, viewer), [photos] = await self._cards([user_id, viewer_id], also=[visible_cache_key(user_id)])
         if target is None or target.date_of_birth is None:
             raise NotFound("no such person")
         distance = geo.shown_km(target.cell, viewer.cell) if target.cell and viewer and viewer.cell else None
-        return PublicProfile(**self._shared(user_id, target), photos=await self.photos.visible(user_id), distance_km=distance)
+        visible = await self.photos.visible_from(user_id, photos)
+        return PublicProfile(**self._shared(user_id, target), photos=visible, distance_km=distance)
 
     @staticmethod
     def _shared(user_id: uuid.UUID, card: Card) -> dict[str, Any]:
@@ -186,15 +187,16 @@ class ProfileService:
             )
         return chosen
 
-    async def _cards(self, *user_ids: uuid.UUID) -> list[Card | None]:
-        """Cards from the cache, filling it from Postgres for the ones it lacks."""
+    async def _cards(self, user_ids: list[uuid.UUID], also: list[str]) -> tuple[list[Card | None], list[str | None]]:
+        """Cards from the cache, filling it from Postgres for the ones it lacks; ``also`` are other cache
+        keys read in the same round trip (None each when the cache is unreachable)."""
         keys = [card_key(user_id) for user_id in user_ids]
         try:
-            cached = await self.valkey.mget(keys)
+            cached = await self.valkey.mget([*keys, *also])
         except (ValkeyError, OSError):
             log.warning("profile cache unreachable; reading Postgres")
-            cached = [None] * len(keys)
-        cards = [msgspec.json.decode(raw, type=Card) if raw else None for raw in cached]
+            cached = [None] * (len(keys) + len(also))
+        cards = [msgspec.json.decode(raw, type=Card) if raw else None for raw in cached[: len(keys)]]
         for index, user_id in enumerate(user_ids):
             if cards[index] is None:
                 cards[index] = await self._card_from_db(user_id)
@@ -203,7 +205,7 @@ class ProfileService:
                         await self.valkey.set(keys[index], msgspec.json.encode(cards[index]), ex=_CARD_TTL)
                     except (ValkeyError, OSError):
                         pass
-        return cards
+        return cards, cached[len(keys):]
 
     async def _card_from_db(self, user_id: uuid.UUID) -> Card | None:
         identity = await accounts.identity(user_id)

@@ -48,10 +48,7 @@ async def _verify_caller(connection: ASGIConnection, state: State) -> Claims:
         raise Unauthorized("send `Authorization: Bearer <accessToken>`")
     issuer: TokenIssuer = state.token_issuer
     claims = issuer.verify(token.strip())
-    service = auth_service(state)
-    if not await service.session_is_active(claims.session_id):
-        raise Unauthorized("this login has ended; sign in again")
-    await service.throttle_user(claims)
+    await auth_service(state).admit(claims)
     return claims
 
 
