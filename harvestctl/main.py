@@ -66,9 +66,11 @@ def run() -> None:
         sys.exit(Exit.FAILED)
     except KeyboardInterrupt:
         sys.exit(130)
-    except Exception as failure:  # click's usage errors carry their own exit code and message
+    except Exception as failure:  # click's usage errors carry their own message (typer vendors click)
         show = getattr(failure, "show", None)
         if show is None:
             raise
         show()
-        sys.exit(getattr(failure, "exit_code", Exit.BAD_USAGE))
+        code = getattr(failure, "exit_code", Exit.BAD_USAGE)
+        # click exits 2 on a usage error, which harvestctl reserves for a bad configuration.
+        sys.exit(Exit.BAD_USAGE if code == 2 else code)
