@@ -8,18 +8,19 @@ from typing import Annotated, Literal
 
 import msgspec
 
-from server.web.schemas import Camel
+from server.web.schemas import ONE_LINE, Camel
 
 Gender = Literal["woman", "man", "nonbinary"]
 Role = Literal["user", "moderator", "admin"]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^@\s]+@[^@\s]+\.[^@\s]+\s*$")]
+Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$")]
+FirstName = Annotated[str, ONE_LINE, msgspec.Meta(min_length=1, max_length=50)]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 
 
 class RegisterRequest(Camel):
     email: Email
     password: Password
-    first_name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
+    first_name: FirstName
     date_of_birth: dt.date
     gender: Gender
 
@@ -38,7 +39,7 @@ class OauthRequest(Camel):
     #: required when the sign-in creates an account
     date_of_birth: dt.date | None = None
     gender: Gender | None = None
-    first_name: Annotated[str, msgspec.Meta(min_length=1, max_length=50)] | None = None
+    first_name: FirstName | None = None
 
 
 class ForgotPasswordRequest(Camel):

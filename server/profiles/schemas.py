@@ -9,17 +9,16 @@ from typing import Annotated, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
-from server.auth.schemas import Gender
+from server.auth.schemas import FirstName, Gender
 from server.photos.schemas import PhotoView
-from server.web.schemas import Camel
+from server.web.schemas import FREE_TEXT, ONE_LINE, Camel
 
 Orientation = Literal["straight", "gay", "lesbian", "bisexual", "pansexual", "asexual", "queer", "questioning"]
 Goal = Literal["long-term", "short-term", "friendship", "not-sure"]
 Age = Annotated[int, msgspec.Meta(ge=18, le=100)]
 Distance = Annotated[int, msgspec.Meta(ge=1, le=500)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-Bio = Annotated[str, msgspec.Meta(max_length=1000)]
-Line = Annotated[str, msgspec.Meta(max_length=100)]
+Bio = Annotated[str, FREE_TEXT, msgspec.Meta(max_length=1000)]
+Line = Annotated[str, ONE_LINE, msgspec.Meta(max_length=100)]
 Height = Annotated[int, msgspec.Meta(ge=100, le=250)]
 Interests = Annotated[list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=10)]
 
@@ -54,7 +53,7 @@ class PublicProfile(_Shared):
 
 
 class ProfileUpdate(Camel, forbid_unknown_fields=True):
-    first_name: Name | UnsetType = UNSET
+    first_name: FirstName | UnsetType = UNSET
     gender: Gender | UnsetType = UNSET
     bio: Bio | UnsetType = UNSET
     sexual_orientation: Orientation | None | UnsetType = UNSET

@@ -48,7 +48,11 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
             # msgspec reports an unexpected key against the whole body; name the key itself.
             unknown = re.search(r"unknown field `([^`]+)`", message)
             field = unknown.group(1) if unknown else str(item.get("key") or "body")
-            found.append({"field": field, "message": "not a field that can be set here" if unknown else message})
+            if unknown:
+                message = "not a field that can be set here"
+            elif "matching regex" in message:
+                message = "contains characters or a form that is not allowed here"
+            found.append({"field": field, "message": message})
     return found
 
 

@@ -87,7 +87,7 @@ async def test_password_equal_to_the_email_is_refused(client):
 @pytest.mark.parametrize(
     ("change", "field"),
     [({"email": "not-an-email"}, "email"), ({"gender": "robot"}, "gender"), ({"dateOfBirth": "1990-13-40"}, "dateOfBirth"),
-     ({"firstName": ""}, "firstName")],
+     ({"firstName": ""}, "firstName"), ({"firstName": "Al\u0000"}, "firstName"), ({"email": "a\u0000b@example.com"}, "email")],
 )
 async def test_bad_bodies_get_problem_details_naming_the_field(client, change, field):
     response = await client.post("/api/auth/register", json=person(**change))

@@ -57,6 +57,9 @@ async def test_updates_are_partial_and_idempotent(client):
         ({"sexualOrientation": "robot"}, "sexualOrientation"),
         ({"gender": "other"}, "gender"),
         ({"age": 30}, "age"),
+        ({"bio": "hello\u0000world"}, "bio"),
+        ({"jobTitle": "Nurse\nand more"}, "jobTitle"),
+        ({"firstName": "Al\u0007ex"}, "firstName"),
     ],
 )
 async def test_invalid_profile_fields_are_named_and_nothing_changes(client, fields, named):
