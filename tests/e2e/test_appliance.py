@@ -351,7 +351,7 @@ def test_no_generated_request_makes_the_api_fail(appliance: Installed):
          # Ending the login or the account would turn the rest of the run into 401s.
          "--exclude-operation-id", "ApiAuthLogoutLogout", "--exclude-operation-id", "ApiUsersProfileErase",
          "--exclude-operation-id", "ApiAuthSessionsSessionIdEndSession"],
-        capture_output=True, text=True, timeout=900,
+        capture_output=True, text=True, timeout=900, cwd=tempfile.mkdtemp(prefix="hvfuzz-"),
     )
     assert done.returncode == 0, done.stdout[-4000:]
     assert "passed" in done.stdout

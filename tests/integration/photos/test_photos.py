@@ -6,7 +6,6 @@ import io
 import uuid
 from urllib.parse import urlsplit
 
-import msgspec
 import pytest
 from PIL import Image
 
@@ -218,11 +217,20 @@ async def test_others_see_approved_photos_only_and_links_cannot_be_altered(clien
         assert (await fetch(client, forged)).status_code in (400, 403), forged
 
 
-async def test_under_pre_moderation_a_processed_photo_waits_for_review(client, db, valkey, monkeypatch):
-    current = settings_module.current()
-    photos = msgspec.structs.replace(current.config.photos, moderation="pre")
-    changed = msgspec.structs.replace(current, config=msgspec.structs.replace(current.config, photos=photos))
-    monkeypatch.setattr(settings_module, "current", lambda: changed)
+@pytest.fixture
+def pre_moderation(stack):
+    """harvest.toml says `[photos] moderation = "pre"` for this test, as an operator would write it."""
+    config = stack.root / "etc/harvest/harvest.toml"
+    original = config.read_text()
+    config.write_text(original + '\n[photos]\nmoderation = "pre"\n')
+    settings_module.current.cache_clear()
+    assert settings_module.current().config.photos.moderation == "pre"
+    yield
+    config.write_text(original)
+    settings_module.current.cache_clear()
+
+
+async def test_under_pre_moderation_a_processed_photo_waits_for_review(client, db, valkey, pre_moderation):
     me = await register(client)
     other = await register(client)
     await uploaded(client, me["accessToken"])
