@@ -7,7 +7,7 @@ import logging
 import uuid
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import msgspec
 from piccolo.columns import Column
@@ -17,6 +17,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.auth import accounts
+from server.auth.schemas import Gender
 from server.errors import FieldError, Invalid, NotFound, RateLimited
 from server.photos.service import PhotoService, visible_cache_key
 from server.platform.ratelimit import RateLimiter
@@ -28,7 +29,7 @@ from server.settings import LocationSection
 log = logging.getLogger("harvest.profiles")
 _CARD = "profile:card:{}"
 _CARD_TTL = 600
-ALL_GENDERS = ["woman", "man", "nonbinary"]
+ALL_GENDERS = list(get_args(Gender))
 
 
 class Card(msgspec.Struct, kw_only=True):
