@@ -26,6 +26,7 @@ from server.privacy.controller import PrivacyController
 from server.platform import cache, database, logs
 from server.platform.storage import Storage
 from server.web.auth import DEPENDENCIES
+from server.web import problems
 from server.web.problems import HANDLERS, problem
 
 
@@ -66,7 +67,7 @@ def _problem_404(response: Response) -> Response:
 def create_app() -> Litestar:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
-    return Litestar(
+    app = Litestar(
         route_handlers=[
             OpsController, AuthController, ProfileController, PhotoController, MediaController, PrivacyController,
             AdminController,
@@ -88,3 +89,5 @@ def create_app() -> Litestar:
         # Logging is configured once, as JSON, by platform.logs; Litestar's own setup would replace it.
         logging_config=None,
     )
+    problems.document(app.openapi_schema)
+    return app

@@ -9,6 +9,7 @@ from typing import Any
 
 from litestar import Request, Response
 from litestar.exceptions import HTTPException, ValidationException
+from litestar.openapi.spec import Components, OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 
 from server.errors import HarvestError, RateLimited
 
@@ -77,3 +78,32 @@ def from_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response
 
 
 HANDLERS = {HarvestError: from_domain, HTTPException: from_http, Exception: from_unexpected}
+
+
+def document(openapi: OpenAPI) -> None:
+    """Declare the one error shape in the schema: a ``Problem`` component, the ``default`` response of every
+    operation, so generated clients know how every error reads."""
+    text = Schema(type=OpenAPIType.STRING)
+    field_error = Schema(type=OpenAPIType.OBJECT, required=["field", "message"], properties={"field": text, "message": text})
+    problem_schema = Schema(
+        type=OpenAPIType.OBJECT,
+        required=["type", "title", "status", "detail"],
+        properties={
+            "type": text, "title": text, "status": Schema(type=OpenAPIType.INTEGER), "detail": text,
+            "errors": Schema(type=OpenAPIType.ARRAY, items=field_error, description="for validation errors: the fields at fault"),
+        },
+        description="RFC 9457 problem details",
+    )
+    openapi.components = openapi.components or Components()
+    openapi.components.schemas = (openapi.components.schemas or {}) | {"Problem": problem_schema}
+    response = OpenAPIResponse(
+        description="An error, as RFC 9457 problem details",
+        content={MEDIA_TYPE: OpenAPIMediaType(schema=Reference(ref="#/components/schemas/Problem"))},
+    )
+    for path_item in (openapi.paths or {}).values():
+        for method in ("get", "put", "post", "delete", "patch"):
+            operation = getattr(path_item, method, None)
+            if operation is not None:
+                # Litestar documents its own 400 body; ours is the problem shape like every other error.
+                refused = {"400": response} if "400" in (operation.responses or {}) else {}
+                operation.responses = (operation.responses or {}) | refused | {"default": response}

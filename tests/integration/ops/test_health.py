@@ -56,4 +56,10 @@ async def test_openapi_schema_and_docs_are_served(client):
     assert {f"/api/users/{path}" for path in users} <= set(paths)
     assert set(paths["/api/users/profile"]) == {"get", "put", "delete"}
     assert not [path for path in paths if path.startswith("/media")]
+    # Every operation declares the one error shape, so generated clients can read any error.
+    assert "Problem" in schema.json()["components"]["schemas"]
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            problem_ref = operation["responses"]["default"]["content"]["application/problem+json"]["schema"]["$ref"]
+            assert problem_ref == "#/components/schemas/Problem", (method, path)
     assert (await client.get("/api/docs")).status_code == 200
