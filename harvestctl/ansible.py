@@ -45,12 +45,17 @@ def run_site(appliance: Appliance, on_task: Callable[[str], None]) -> PlayResult
         appliance.manage("ansible-vars", str(vars_file))
         argv = [
             str(Path(sys.executable).parent / "ansible-playbook"),
-            "-i", "localhost,",
-            "-c", "local",
+            "-i",
+            "localhost,",
+            "-c",
+            "local",
             # Pinned: discovery can pick a Python shim that is not really installed.
-            "-e", "ansible_python_interpreter=/usr/bin/python3",
-            "-e", f"@{vars_file}",
-            "-e", f"harvest_venv={sys.prefix}",
+            "-e",
+            "ansible_python_interpreter=/usr/bin/python3",
+            "-e",
+            f"@{vars_file}",
+            "-e",
+            f"harvest_venv={sys.prefix}",
             str(PLAYBOOKS / "site.yml"),
         ]
         if appliance.verbose:
@@ -65,9 +70,12 @@ def run_site(appliance: Appliance, on_task: Callable[[str], None]) -> PlayResult
         }
         started = time.monotonic()
         recap, failure, last_task = None, None, ""
-        with log_path.open("a") as log, subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PLAYBOOKS
-        ) as proc:
+        with (
+            log_path.open("a") as log,
+            subprocess.Popen(
+                argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, cwd=PLAYBOOKS
+            ) as proc,
+        ):
             log.write(f"\n=== harvestctl up {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())} ===\n")
             assert proc.stdout is not None
             for line in proc.stdout:

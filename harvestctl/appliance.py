@@ -35,7 +35,11 @@ class Appliance:
         done = subprocess.run(argv, capture_output=True, text=True, cwd=RELEASE)
         if done.returncode == 2:
             reason = done.stderr.strip()
-            hint = "" if "harvestctl up" in reason else "fix that key in harvest.toml; `harvestctl config validate` checks it"
+            hint = (
+                ""
+                if "harvestctl up" in reason
+                else "fix that key in harvest.toml; `harvestctl config validate` checks it"
+            )
             raise CliError(reason, hint, Exit.BAD_CONFIG)
         if done.returncode == 4:
             raise CliError(done.stderr.strip(), "check the arguments (see the verb's --help)", Exit.BAD_USAGE)

@@ -69,7 +69,9 @@ class Supervisor:
     def known(self, service: str) -> None:
         if service not in {p.service for p in self.processes()}:
             raise CliError(
-                f"no service named {service!r}", f"choose one of: {', '.join(SERVICES)} (see `harvestctl status`)", Exit.BAD_USAGE
+                f"no service named {service!r}",
+                f"choose one of: {', '.join(SERVICES)} (see `harvestctl status`)",
+                Exit.BAD_USAGE,
             )
 
     def start(self, service: str) -> None:
@@ -82,9 +84,7 @@ class Supervisor:
         results = self._call(method, service, True)
         failed = [r for r in results if r["status"] != 80]  # 80 is supervisord's SUCCESS
         if failed:
-            raise CliError(
-                f"{service}: {failed[0]['description']}", f"read its log: `harvestctl logs {service}`"
-            )
+            raise CliError(f"{service}: {failed[0]['description']}", f"read its log: `harvestctl logs {service}`")
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             states = {p.state for p in self.processes() if p.service == service}

@@ -20,13 +20,13 @@ from server.ops.controller import OpsController
 from server.photos.controller import MediaController, PhotoController
 from server.photos.media import MediaSigner
 from server.photos.service import PhotoService
-from server.profiles.controller import ProfileController
-from server.profiles.service import ProfileService
-from server.privacy.controller import PrivacyController
 from server.platform import cache, database, logs
 from server.platform.storage import Storage
-from server.web.auth import DEPENDENCIES
+from server.privacy.controller import PrivacyController
+from server.profiles.controller import ProfileController
+from server.profiles.service import ProfileService
 from server.web import problems
+from server.web.auth import DEPENDENCIES
 from server.web.problems import HANDLERS, problem
 
 
@@ -44,7 +44,9 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
         await cache.ping(valkey)
         await storage.ping()
         signer = MediaSigner.from_settings(settings)
-        app.state.update(db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings), media_signer=signer)
+        app.state.update(
+            db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings), media_signer=signer
+        )
         yield
     finally:
         await valkey.aclose()
@@ -69,11 +71,19 @@ def create_app() -> Litestar:
     logs.configure(settings.config.logging.level)
     app = Litestar(
         route_handlers=[
-            OpsController, AuthController, ProfileController, PhotoController, MediaController, PrivacyController,
+            OpsController,
+            AuthController,
+            ProfileController,
+            PhotoController,
+            MediaController,
+            PrivacyController,
             AdminController,
         ],
         dependencies=DEPENDENCIES
-        | {"photos": Provide(photo_service, sync_to_thread=False), "profiles": Provide(profile_service, sync_to_thread=False)},
+        | {
+            "photos": Provide(photo_service, sync_to_thread=False),
+            "profiles": Provide(profile_service, sync_to_thread=False),
+        },
         lifespan=[dependencies],
         exception_handlers=HANDLERS,
         state=State({"settings": settings}),

@@ -51,7 +51,13 @@ def images_bench(count: int, max_pixels: int, sample_path: str | None) -> dict[s
     cores = os.cpu_count() or 1
     one = time_pipeline(count, 1, sample, max_pixels)
     every = time_pipeline(count, cores, sample, max_pixels)
-    return {"photos": count, "sampleBytes": len(sample), "cores": cores, "perSecondOneCore": one, "perSecondAllCores": every}
+    return {
+        "photos": count,
+        "sampleBytes": len(sample),
+        "cores": cores,
+        "perSecondOneCore": one,
+        "perSecondAllCores": every,
+    }
 
 
 async def create_people(service: AuthService, count: int) -> dict[str, Any]:
@@ -63,8 +69,14 @@ async def create_people(service: AuthService, count: int) -> dict[str, Any]:
         user_id = uuid.uuid4()
         await User.insert(
             User(
-                id=user_id, email=f"bench-{user_id.hex[:16]}@{DOMAIN}", password_hash=unusable, first_name="Bench",
-                date_of_birth=dt.date(1990, 1, 1), gender="woman", email_verified_at=now, created_at=now,
+                id=user_id,
+                email=f"bench-{user_id.hex[:16]}@{DOMAIN}",
+                password_hash=unusable,
+                first_name="Bench",
+                date_of_birth=dt.date(1990, 1, 1),
+                gender="woman",
+                email_verified_at=now,
+                created_at=now,
             )
         )
         pair = await service.open_session(user_id, "user", "harvestctl bench")

@@ -1,15 +1,15 @@
 """The domain error tree. Services raise these; ``server.web.problems`` turns them into RFC 9457 bodies.
 
-    HarvestError (500)
-    ├── Invalid (422)          a request that cannot be acted on; ``errors`` names the fields
-    ├── Unauthorized (401)
-    ├── Forbidden (403)
-    ├── NotFound (404)         also for things the caller may not see: existence is not revealed
-    ├── Conflict (409)
-    ├── TooLarge (413)
-    ├── UnsupportedMedia (415)
-    ├── RateLimited (429)      carries ``retry_after`` seconds
-    └── Unavailable (503)      a dependency is down
+HarvestError (500)
+├── Invalid (422)          a request that cannot be acted on; ``errors`` names the fields
+├── Unauthorized (401)
+├── Forbidden (403)
+├── NotFound (404)         also for things the caller may not see: existence is not revealed
+├── Conflict (409)
+├── TooLarge (413)
+├── UnsupportedMedia (415)
+├── RateLimited (429)      carries ``retry_after`` seconds
+└── Unavailable (503)      a dependency is down
 """
 
 from __future__ import annotations

@@ -63,9 +63,7 @@ def _host() -> dict[str, Any]:
     """What the playbook sizes things by, read here so Ansible needs no fact gathering."""
     meminfo = Path("/proc/meminfo").read_text()
     kib = int(next(line.split()[1] for line in meminfo.splitlines() if line.startswith("MemTotal:")))
-    release = dict(
-        line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line
-    )
+    release = dict(line.split("=", 1) for line in Path("/etc/os-release").read_text().splitlines() if "=" in line)
     return {
         "memoryMb": kib // 1024,
         "cpus": os.cpu_count() or 1,
@@ -166,7 +164,9 @@ def objectstore_tls(folder: Path, owner: str | None) -> dict[str, Any]:
         if not ca:
             usages = [ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]
             builder = builder.add_extension(x509.ExtendedKeyUsage(usages), critical=False).add_extension(
-                x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                x509.SubjectAlternativeName(
+                    [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+                ),
                 critical=False,
             )
         return builder.sign(signer, hashes.SHA256())
@@ -194,12 +194,11 @@ def storage_init(settings: Settings) -> dict[str, Any]:
 async def accounts(settings: Settings, verb: str, args: argparse.Namespace) -> dict[str, Any]:
     from piccolo.engine import engine_finder
 
+    from server import bench
     from server.auth import admin
     from server.auth.service import AuthService
     from server.auth.tokens import TokenIssuer
     from server.platform import cache
-
-    from server import bench
 
     valkey = cache.client_for(settings)
     try:
@@ -228,7 +227,9 @@ def main(argv: list[str] | None = None) -> int:
     verbs.add_parser("migrate", help="apply pending database migrations")
     verbs.add_parser("db-status", help="applied and pending migrations")
     verbs.add_parser("storage-init", help="create missing buckets on the object store")
-    admin_parser = verbs.add_parser("create-admin", help="make or promote an admin; prints a one-time set-password link")
+    admin_parser = verbs.add_parser(
+        "create-admin", help="make or promote an admin; prints a one-time set-password link"
+    )
     admin_parser.add_argument("email")
     role_parser = verbs.add_parser("set-role", help="change an account's role and end its logins")
     role_parser.add_argument("email")

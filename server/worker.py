@@ -16,9 +16,9 @@ import socket
 from collections.abc import Mapping
 from pathlib import Path
 
-from server import settings as settings_module
 from piccolo.engine import engine_finder
 
+from server import settings as settings_module
 from server.platform import cache, database, logs
 from server.platform.jobs import Handler, OutboxRelay, Worker
 

@@ -30,9 +30,9 @@ from pathlib import Path
 import jinja2
 import jwt as pyjwt
 import msgspec
+from aiosmtpd.controller import Controller as SMTPController
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
-from aiosmtpd.controller import Controller as SMTPController
 
 from server import settings as settings_module
 
@@ -115,17 +115,18 @@ class Stack:
         return shlex.split(parser[f"program:{program}"]["command"])
 
 
-_TEMPLATES = jinja2.Environment(loader=jinja2.FileSystemLoader(CONFIGS), undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_TEMPLATES = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(CONFIGS), undefined=jinja2.StrictUndefined, keep_trailing_newline=True
+)
 
 
 def _config_text(pg_port: int, weed: dict[str, int], smtp_port: int, jwks_port: int) -> str:
     return (
         f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n[worker]\nreclaim_after_seconds = 2\n\n"
-        f"[oauth]\ngoogle_client_ids = [\"test-google-client\"]\napple_client_ids = [\"test-apple-client\"]\n"
-        f"google_jwks_url = \"http://127.0.0.1:{jwks_port}/google\"\napple_jwks_url = \"http://127.0.0.1:{jwks_port}/apple\"\n\n"
-        f"[email]\nsmtp_host = \"127.0.0.1\"\nsmtp_port = {smtp_port}\nsmtp_starttls = false\n"
-        "link_base = \"harvest://app\"\n\n[seaweedfs]\n"
-        + "".join(f"{name} = {port}\n" for name, port in weed.items())
+        f'[oauth]\ngoogle_client_ids = ["test-google-client"]\napple_client_ids = ["test-apple-client"]\n'
+        f'google_jwks_url = "http://127.0.0.1:{jwks_port}/google"\napple_jwks_url = "http://127.0.0.1:{jwks_port}/apple"\n\n'
+        f'[email]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\nsmtp_starttls = false\n'
+        'link_base = "harvest://app"\n\n[seaweedfs]\n' + "".join(f"{name} = {port}\n" for name, port in weed.items())
     )
 
 
@@ -141,7 +142,7 @@ class IdentityProvider:
         body = json.dumps({"keys": [jwk]}).encode()
 
         class Handler(http.server.BaseHTTPRequestHandler):
-            def do_GET(self) -> None:  # noqa: N802 - http.server's hook name
+            def do_GET(self) -> None:
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
                 self.end_headers()
@@ -167,7 +168,7 @@ class Mailbox:
     def __init__(self) -> None:
         self.messages: list[email.message.EmailMessage] = []
 
-    async def handle_DATA(self, server, session, envelope) -> str:  # noqa: N802 - aiosmtpd's hook name
+    async def handle_DATA(self, server, session, envelope) -> str:
         self.messages.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
 
@@ -180,7 +181,12 @@ def _spawn(stack: Stack, name: str, argv: list[str], user: str | None = None, cw
     log.parent.mkdir(parents=True, exist_ok=True)
     handle = log.open("ab")
     stack.processes[name] = subprocess.Popen(
-        argv, stdout=handle, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, user=user, cwd=cwd,
+        argv,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        user=user,
+        cwd=cwd,
         start_new_session=True,
     )
     return log
@@ -194,7 +200,9 @@ def _start_postgres(stack: Stack) -> None:
         shutil.chown(folder, SERVICE_USER, SERVICE_USER)
     subprocess.run(
         [PG_BIN / "initdb", "-D", data, "-U", "postgres", "--auth-local=peer", "--auth-host=reject", "-E", "UTF8"],
-        check=True, capture_output=True, user=SERVICE_USER,
+        check=True,
+        capture_output=True,
+        user=SERVICE_USER,
     )
     for name in ("postgresql.conf", "pg_hba.conf", "pg_ident.conf"):
         stack.render(f"{name}.j2", generated / name)
@@ -203,14 +211,28 @@ def _start_postgres(stack: Stack) -> None:
     log = _spawn(stack, "postgres", argv, user=SERVICE_USER)
     wait_for(lambda: (sockets / f".s.PGSQL.{pg.port}").exists(), "postgres", log=log)
     password = stack.settings.secrets.postgres.password
-    psql = [PG_BIN / "psql", "-h", sockets, "-p", str(pg.port), "-U", "postgres", "-d", "postgres", "-v", "ON_ERROR_STOP=1"]
+    psql = [
+        PG_BIN / "psql",
+        "-h",
+        sockets,
+        "-p",
+        str(pg.port),
+        "-U",
+        "postgres",
+        "-d",
+        "postgres",
+        "-v",
+        "ON_ERROR_STOP=1",
+    ]
     for statement in (
         f"CREATE ROLE {pg.user} LOGIN PASSWORD '{password}' NOSUPERUSER NOCREATEDB NOCREATEROLE",
         f"CREATE DATABASE {pg.database} OWNER {pg.user}",
     ):
         wait_for(
             lambda s=statement: subprocess.run([*psql, "-c", s], capture_output=True).returncode == 0,
-            f"postgres: {statement.split(' PASSWORD')[0]}", timeout=20, log=log,
+            f"postgres: {statement.split(' PASSWORD')[0]}",
+            timeout=20,
+            log=log,
         )
 
 

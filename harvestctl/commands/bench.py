@@ -120,14 +120,21 @@ def profiles(
     """GET /api/users/{id} with a warm cache, as a ratio of /health, through nginx in one run (uses wrk)."""
     appliance: Appliance = ctx.obj
     appliance.require_root("bench profiles")
-    with _client(appliance) as client, tempfile.TemporaryDirectory() as folder, appliance.out.progress("setting up") as step:
+    with (
+        _client(appliance) as client,
+        tempfile.TemporaryDirectory() as folder,
+        appliance.out.progress("setting up") as step,
+    ):
         _ensure_ready(appliance, client)
         photo, _ = _sample_photo(appliance, Path(folder), 1)
         with bench_people(appliance, viewers + 1) as people:
             target, others = people[0], people[1:]
             step("giving the target a profile, a photo and a place; the viewers places nearby")
-            client.put("/api/users/profile", json={"bio": "Benchmarks by day.", "interests": ["coffee", "hiking"]},
-                       headers=_auth(target))
+            client.put(
+                "/api/users/profile",
+                json={"bio": "Benchmarks by day.", "interests": ["coffee", "hiking"]},
+                headers=_auth(target),
+            )
             client.post("/api/users/photos", files={"file": ("bench.jpg", photo, "image/jpeg")}, headers=_auth(target))
             for index, person in enumerate(people):
                 angle = index * 2.399963  # golden angle: viewers spread all around the target
@@ -147,16 +154,34 @@ def profiles(
     _report(appliance, "GET /api/users/{id}, warm cache", health, profile, connections)
 
 
-def _report(appliance: Appliance, name: str, health: dict[str, float], endpoint: dict[str, float], connections: int) -> None:
+def _report(
+    appliance: Appliance, name: str, health: dict[str, float], endpoint: dict[str, float], connections: int
+) -> None:
     ratio = endpoint["rps"] / health["rps"]
     rows = [
-        ["/health", f"{health['rps']:.0f}", f"{health.get('p50_ms', 0):.2f}", f"{health.get('p99_ms', 0):.2f}", int(health["non_2xx"])],
-        [name, f"{endpoint['rps']:.0f}", f"{endpoint.get('p50_ms', 0):.2f}", f"{endpoint.get('p99_ms', 0):.2f}", int(endpoint["non_2xx"])],
+        [
+            "/health",
+            f"{health['rps']:.0f}",
+            f"{health.get('p50_ms', 0):.2f}",
+            f"{health.get('p99_ms', 0):.2f}",
+            int(health["non_2xx"]),
+        ],
+        [
+            name,
+            f"{endpoint['rps']:.0f}",
+            f"{endpoint.get('p50_ms', 0):.2f}",
+            f"{endpoint.get('p99_ms', 0):.2f}",
+            int(endpoint["non_2xx"]),
+        ],
     ]
     value = {"health": health, "endpoint": endpoint, "ratio": ratio, "connections": connections}
-    appliance.out.table(f"{name} ÷ /health = {ratio:.3f}", ["Target", "Req/s", "p50 ms", "p99 ms", "Non-2xx"], rows, value)
+    appliance.out.table(
+        f"{name} ÷ /health = {ratio:.3f}", ["Target", "Req/s", "p50 ms", "p99 ms", "Non-2xx"], rows, value
+    )
     if endpoint["non_2xx"]:
-        appliance.out.say("some requests were refused (see Non-2xx): raise --viewers so no bench account hits its per-minute limit")
+        appliance.out.say(
+            "some requests were refused (see Non-2xx): raise --viewers so no bench account hits its per-minute limit"
+        )
 
 
 @app.command("photos")
@@ -169,7 +194,11 @@ def photos(
     worker's end-to-end rate, with a 12 MP phone-like JPEG."""
     appliance: Appliance = ctx.obj
     appliance.require_root("bench photos")
-    with _client(appliance) as client, tempfile.TemporaryDirectory() as folder, appliance.out.progress("timing the image pipeline") as step:
+    with (
+        _client(appliance) as client,
+        tempfile.TemporaryDirectory() as folder,
+        appliance.out.progress("timing the image pipeline") as step,
+    ):
         _ensure_ready(appliance, client)
         photo, pipeline = _sample_photo(appliance, Path(folder), min(count, 12))
         with bench_people(appliance, math.ceil(count / PHOTOS_PER_PERSON)) as people:
@@ -177,9 +206,13 @@ def photos(
 
             def upload(owner: dict[str, str]) -> float:
                 started = time.perf_counter()
-                sent = client.post("/api/users/photos", files={"file": ("IMG.JPG", photo, "image/jpeg")}, headers=_auth(owner))
+                sent = client.post(
+                    "/api/users/photos", files={"file": ("IMG.JPG", photo, "image/jpeg")}, headers=_auth(owner)
+                )
                 if sent.status_code != 202:
-                    raise CliError(f"an upload was refused: {sent.status_code} {sent.text[:200]}", "see `harvestctl logs api`")
+                    raise CliError(
+                        f"an upload was refused: {sent.status_code} {sent.text[:200]}", "see `harvestctl logs api`"
+                    )
                 return time.perf_counter() - started
 
             step(f"uploading {count} photos, {concurrency} at a time")
@@ -191,8 +224,11 @@ def photos(
             processed = uploaded + _wait_processed(client, people, count)
     p95 = latencies[min(len(latencies) - 1, math.ceil(0.95 * len(latencies)) - 1)]
     value = pipeline | {
-        "uploads": count, "concurrency": concurrency, "uploadP50Ms": statistics.median(latencies) * 1000,
-        "uploadP95Ms": p95 * 1000, "endToEndPerSecond": count / processed,
+        "uploads": count,
+        "concurrency": concurrency,
+        "uploadP50Ms": statistics.median(latencies) * 1000,
+        "uploadP95Ms": p95 * 1000,
+        "endToEndPerSecond": count / processed,
     }
     rows = [
         ["pipeline, one core", f"{pipeline['perSecondOneCore']:.2f} photos/s"],
@@ -201,4 +237,9 @@ def photos(
         ["upload through nginx, p95", f"{value['uploadP95Ms']:.0f} ms"],
         ["upload → processed, whole batch", f"{value['endToEndPerSecond']:.2f} photos/s"],
     ]
-    appliance.out.table(f"{count} photos of {len(photo) / 1e6:.1f} MB, {concurrency} uploads at a time", ["Figure", "Value"], rows, value)
+    appliance.out.table(
+        f"{count} photos of {len(photo) / 1e6:.1f} MB, {concurrency} uploads at a time",
+        ["Figure", "Value"],
+        rows,
+        value,
+    )

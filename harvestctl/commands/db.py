@@ -15,7 +15,9 @@ def status(ctx: typer.Context) -> None:
     appliance: Appliance = ctx.obj
     appliance.require_root("db status")
     report = appliance.manage("db-status")
-    rows = [(m["app"], m["id"], m["description"], "applied" if m["applied"] else "PENDING") for m in report["migrations"]]
+    rows = [
+        (m["app"], m["id"], m["description"], "applied" if m["applied"] else "PENDING") for m in report["migrations"]
+    ]
     appliance.out.table("Migrations", ["App", "Migration", "Description", "State"], rows, report)
     appliance.out.say(f"{report['pending']} pending" if report["pending"] else "schema is up to date")
 

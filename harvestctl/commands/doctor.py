@@ -46,14 +46,22 @@ def _disk(appliance: Appliance) -> Check:
     while not folder.exists():
         folder = folder.parent
     free = shutil.disk_usage(folder).free / 2**30
-    return Check("disk", free >= MIN_FREE_GIB, f"{free:.1f} GiB free under {folder}",
-                 "" if free >= MIN_FREE_GIB else f"free at least {MIN_FREE_GIB} GiB (old backups, logs)")
+    return Check(
+        "disk",
+        free >= MIN_FREE_GIB,
+        f"{free:.1f} GiB free under {folder}",
+        "" if free >= MIN_FREE_GIB else f"free at least {MIN_FREE_GIB} GiB (old backups, logs)",
+    )
 
 
 def _memory(appliance: Appliance) -> Check:
     total = appliance.description["host"]["memoryMb"] / 1024
-    return Check("memory", total >= MIN_MEMORY_GIB, f"{total:.1f} GiB",
-                 "" if total >= MIN_MEMORY_GIB else f"Harvest needs at least {MIN_MEMORY_GIB} GiB")
+    return Check(
+        "memory",
+        total >= MIN_MEMORY_GIB,
+        f"{total:.1f} GiB",
+        "" if total >= MIN_MEMORY_GIB else f"Harvest needs at least {MIN_MEMORY_GIB} GiB",
+    )
 
 
 def _secrets(appliance: Appliance) -> Check:
@@ -81,8 +89,12 @@ def _ports(appliance: Appliance, running: bool) -> Check:
     if running:
         return Check("ports", True, f"{ports[0]} and {ports[1]} held by Harvest's nginx")
     busy = [p for p in ports if not _port_free(p)]
-    return Check("ports", not busy, f"busy: {busy}" if busy else f"{ports[0]} and {ports[1]} free",
-                 f"stop whatever listens on {busy} or change server.http_port/https_port" if busy else "")
+    return Check(
+        "ports",
+        not busy,
+        f"busy: {busy}" if busy else f"{ports[0]} and {ports[1]} free",
+        f"stop whatever listens on {busy} or change server.http_port/https_port" if busy else "",
+    )
 
 
 def _certificate(appliance: Appliance) -> Check:
@@ -101,8 +113,13 @@ def _email(appliance: Appliance) -> Check:
     relay = appliance.config["email"]["smtp_host"]
     if relay:
         return Check("email", True, f"SMTP relay {relay}:{appliance.config['email']['smtp_port']}")
-    return Check("email", True, "no SMTP relay: verification and reset emails are not sent",
-                 "set [email] smtp_host in harvest.toml", warning=True)
+    return Check(
+        "email",
+        True,
+        "no SMTP relay: verification and reset emails are not sent",
+        "set [email] smtp_host in harvest.toml",
+        warning=True,
+    )
 
 
 def _services(appliance: Appliance) -> tuple[list[Check], bool]:
@@ -112,15 +129,25 @@ def _services(appliance: Appliance) -> tuple[list[Check], bool]:
     checks = [Check("supervisord", True, "running")]
     for process in supervisor.processes():
         ok = process.state == "RUNNING"
-        checks.append(Check(f"process {process.name}", ok, process.state.lower(),
-                            "" if ok else f"`harvestctl start {process.service}`; see `harvestctl logs {process.service}`"))
+        checks.append(
+            Check(
+                f"process {process.name}",
+                ok,
+                process.state.lower(),
+                "" if ok else f"`harvestctl start {process.service}`; see `harvestctl logs {process.service}`",
+            )
+        )
     return checks, True
 
 
 def _dependencies(appliance: Appliance) -> list[Check]:
     status, body = probe.get(appliance, "/ready", timeout=8)
     if status == 0:
-        return [Check("api", False, "nothing answers through nginx", "see `harvestctl logs nginx` and `harvestctl logs api`")]
+        return [
+            Check(
+                "api", False, "nothing answers through nginx", "see `harvestctl logs nginx` and `harvestctl logs api`"
+            )
+        ]
     checks = [Check("api", True, f"/ready answered {status}")]
     for name, result in (body or {}).get("checks", {}).items():
         detail = f"{result['latencyMs']} ms" if result["ok"] else result.get("error", "down")
@@ -132,8 +159,15 @@ def _dependencies(appliance: Appliance) -> list[Check]:
 def doctor(ctx: typer.Context) -> None:
     """Pre-flight and health: OS, disk, memory, config, secrets, ports, services, dependencies, certificate."""
     appliance: Appliance = ctx.obj
-    checks = [_os(), Check("user", os.geteuid() == 0, "root" if os.geteuid() == 0 else "not root",
-                           "" if os.geteuid() == 0 else "run `sudo harvestctl doctor`")]
+    checks = [
+        _os(),
+        Check(
+            "user",
+            os.geteuid() == 0,
+            "root" if os.geteuid() == 0 else "not root",
+            "" if os.geteuid() == 0 else "run `sudo harvestctl doctor`",
+        ),
+    ]
     try:
         appliance.manage("validate")
         checks.append(Check("config", True, f"{appliance.layout['config_file']} is valid"))
@@ -150,4 +184,8 @@ def doctor(ctx: typer.Context) -> None:
     appliance.out.table("Harvest doctor", ["Result", "Check", "Detail", "Fix"], rows, [asdict(c) for c in checks])
     failed = [c.name for c in checks if not c.ok]
     if failed:
-        raise CliError(f"{len(failed)} check(s) failed: {', '.join(failed)}", "apply the fixes above, then run `harvestctl doctor` again", Exit.UNHEALTHY)
+        raise CliError(
+            f"{len(failed)} check(s) failed: {', '.join(failed)}",
+            "apply the fixes above, then run `harvestctl doctor` again",
+            Exit.UNHEALTHY,
+        )

@@ -68,8 +68,14 @@ def collect_status(appliance: Appliance) -> dict[str, Any]:
     ]
     if not appliance.description["embeddedStorage"]:
         services.append(
-            {"service": "storage", "process": "external S3", "state": "EXTERNAL", "pid": None,
-             "uptimeSeconds": None, "health": health["seaweedfs"]}
+            {
+                "service": "storage",
+                "process": "external S3",
+                "state": "EXTERNAL",
+                "pid": None,
+                "uptimeSeconds": None,
+                "health": health["seaweedfs"],
+            }
         )
     return {"url": appliance.description["publicUrl"], "services": services}
 
@@ -107,8 +113,15 @@ def up(ctx: typer.Context) -> None:
         f"Ansible: ok={result.ok} changed={result.changed} in {result.seconds:.1f}s "
         f"(log: {result.log}); migrations applied: {migrations['applied']}"
     )
-    show_status(appliance, {"changed": result.changed, "ansibleSeconds": round(result.seconds, 1),
-                            "migrationsApplied": migrations["applied"], "createdFiles": created})
+    show_status(
+        appliance,
+        {
+            "changed": result.changed,
+            "ansibleSeconds": round(result.seconds, 1),
+            "migrationsApplied": migrations["applied"],
+            "createdFiles": created,
+        },
+    )
 
 
 def status(ctx: typer.Context) -> None:
@@ -212,7 +225,11 @@ def logs(
     appliance.require_root("logs")
     files = _log_files(appliance, service)
     # JSON log lines start with their timestamp, so a sort merges the workers' logs in time order.
-    merged = sorted(line for path in files for line in _tail(path, lines))[-lines:] if len(files) > 1 else _tail(files[0], lines)
+    merged = (
+        sorted(line for path in files for line in _tail(path, lines))[-lines:]
+        if len(files) > 1
+        else _tail(files[0], lines)
+    )
     if appliance.out.as_json:
         appliance.out.data({"service": service, "files": [str(f) for f in files], "lines": merged})
         return

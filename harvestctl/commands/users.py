@@ -36,4 +36,6 @@ def set_role(
     appliance.require_root("users set-role")
     result = appliance.manage("set-role", email, role)
     appliance.out.data(result)
-    appliance.out.say(f"{result['email']}: {result['previous']} → {result['role']} ({result['sessionsEnded']} login(s) ended)")
+    appliance.out.say(
+        f"{result['email']}: {result['previous']} → {result['role']} ({result['sessionsEnded']} login(s) ended)"
+    )

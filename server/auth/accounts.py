@@ -28,6 +28,8 @@ async def identity(user_id: uuid.UUID) -> Identity | None:
 
 
 async def update_identity(user_id: uuid.UUID, *, first_name: str | None = None, gender: str | None = None) -> None:
-    changes = {column: value for column, value in ((User.first_name, first_name), (User.gender, gender)) if value is not None}
+    changes = {
+        column: value for column, value in ((User.first_name, first_name), (User.gender, gender)) if value is not None
+    }
     if changes:
         await User.update(changes).where(User.id == user_id)

@@ -23,8 +23,17 @@ async def create_admin(settings: Settings, service: AuthService, email: str) -> 
         # The account is usable only after the link sets a real password.
         unusable = await passwords.unusable_hash()
         user_id = uuid.uuid4()
-        await User.insert(User(id=user_id, email=email, password_hash=unusable, first_name="Admin", role="admin",
-                               email_verified_at=dt.datetime.now(dt.UTC), created_at=dt.datetime.now(dt.UTC)))
+        await User.insert(
+            User(
+                id=user_id,
+                email=email,
+                password_hash=unusable,
+                first_name="Admin",
+                role="admin",
+                email_verified_at=dt.datetime.now(dt.UTC),
+                created_at=dt.datetime.now(dt.UTC),
+            )
+        )
         created = True
     else:
         user_id, created = row["id"], False

@@ -44,7 +44,11 @@ async def verify(provider: str, id_token: str, oauth: OauthSection) -> Identity:
     def check() -> dict:
         key = _keys(jwks_url).get_signing_key_from_jwt(id_token)
         return jwt.decode(
-            id_token, key.key, algorithms=["RS256"], audience=client_ids, issuer=ISSUERS[provider],
+            id_token,
+            key.key,
+            algorithms=["RS256"],
+            audience=client_ids,
+            issuer=ISSUERS[provider],
             options={"require": ["exp", "iat", "iss", "aud", "sub", "email"]},
         )
 

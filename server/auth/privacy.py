@@ -11,9 +11,9 @@ from server.privacy.registry import DomainData
 
 async def export(user_id: uuid.UUID) -> dict[str, Any]:
     account = await User.select(*User.all_columns(exclude=[User.password_hash])).where(User.id == user_id).first()
-    sessions = await Session.select(Session.id, Session.device, Session.created_at, Session.last_seen_at, Session.revoked_at).where(
-        Session.user == user_id
-    )
+    sessions = await Session.select(
+        Session.id, Session.device, Session.created_at, Session.last_seen_at, Session.revoked_at
+    ).where(Session.user == user_id)
     return {"account": account, "sessions": sessions}
 
 

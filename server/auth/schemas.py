@@ -12,7 +12,12 @@ from server.web.schemas import ONE_LINE, Camel
 
 Gender = Literal["woman", "man", "nonbinary"]
 Role = Literal["user", "moderator", "admin"]
-Email = Annotated[str, msgspec.Meta(min_length=3, max_length=254, pattern=r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$")]
+Email = Annotated[
+    str,
+    msgspec.Meta(
+        min_length=3, max_length=254, pattern=r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
+    ),
+]
 FirstName = Annotated[str, ONE_LINE, msgspec.Meta(min_length=1, max_length=50)]
 Password = Annotated[str, msgspec.Meta(max_length=1024)]
 

@@ -15,7 +15,15 @@ from valkey.exceptions import ValkeyError
 
 from server.auth import oauth, passwords
 from server.auth.accounts import age_on
-from server.auth.schemas import AuthResponse, LoginRequest, OauthRequest, RegisterRequest, SessionView, TokenPair, UserView
+from server.auth.schemas import (
+    AuthResponse,
+    LoginRequest,
+    OauthRequest,
+    RegisterRequest,
+    SessionView,
+    TokenPair,
+    UserView,
+)
 from server.auth.tables import EmailToken, RefreshToken, Session, User
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
@@ -38,7 +46,9 @@ async def issue_email_token(user_id: uuid.UUID, purpose: str) -> str:
     """A single-use token for an email; only its hash is stored."""
     token, token_hash = new_secret_token()
     expires = _now() + EMAIL_TOKEN_LIFETIME[purpose]
-    await EmailToken.insert(EmailToken(id=uuid.uuid4(), user=user_id, purpose=purpose, token_hash=token_hash, expires_at=expires))
+    await EmailToken.insert(
+        EmailToken(id=uuid.uuid4(), user=user_id, purpose=purpose, token_hash=token_hash, expires_at=expires)
+    )
     return token
 
 
@@ -106,8 +116,13 @@ class AuthService:
             async with self.db.transaction():
                 [row] = await User.insert(
                     User(
-                        id=uuid.uuid4(), email=email, password_hash=password_hash, first_name=request.first_name.strip(),
-                        date_of_birth=request.date_of_birth, gender=request.gender, created_at=now,
+                        id=uuid.uuid4(),
+                        email=email,
+                        password_hash=password_hash,
+                        first_name=request.first_name.strip(),
+                        date_of_birth=request.date_of_birth,
+                        gender=request.gender,
+                        created_at=now,
                     )
                 ).returning(*User.all_columns())
                 pair = await self.open_session(row["id"], row["role"], device)
@@ -138,7 +153,9 @@ class AuthService:
             pair = await self.open_session(row["id"], row["role"], device)
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
 
-    async def oauth(self, provider: str, request: OauthRequest, oauth_settings: OauthSection, device: str) -> AuthResponse:
+    async def oauth(
+        self, provider: str, request: OauthRequest, oauth_settings: OauthSection, device: str
+    ) -> AuthResponse:
         """Sign in with a provider: link to the account with the same (verified) email, or create one."""
         identity = await oauth.verify(provider, request.id_token, oauth_settings)
         email = normalise_email(identity.email)
@@ -151,9 +168,14 @@ class AuthService:
             pair = await self.open_session(row["id"], row["role"], device)
         return AuthResponse(user=_user_view(row), **_pair_fields(pair))
 
-    async def _create_from_provider(self, email: str, identity: oauth.Identity, request: OauthRequest) -> dict[str, Any]:
-        errors = [FieldError(f, "is required for a new account") for f, v in
-                  (("dateOfBirth", request.date_of_birth), ("gender", request.gender)) if v is None]
+    async def _create_from_provider(
+        self, email: str, identity: oauth.Identity, request: OauthRequest
+    ) -> dict[str, Any]:
+        errors = [
+            FieldError(f, "is required for a new account")
+            for f, v in (("dateOfBirth", request.date_of_birth), ("gender", request.gender))
+            if v is None
+        ]
         if request.date_of_birth and age_on(request.date_of_birth, _now().date()) < MIN_AGE:
             errors.append(FieldError("dateOfBirth", f"you must be at least {MIN_AGE} to join"))
         if errors:
@@ -163,9 +185,14 @@ class AuthService:
         now = _now()
         [row] = await User.insert(
             User(
-                id=uuid.uuid4(), email=email, password_hash=unusable,
-                first_name=(request.first_name or identity.given_name or email.split("@")[0])[:50],
-                date_of_birth=request.date_of_birth, gender=request.gender, email_verified_at=now, created_at=now,
+                id=uuid.uuid4(),
+                email=email,
+                password_hash=unusable,
+                first_name=(request.first_name or identity.given_name or email.split("@", maxsplit=1)[0])[:50],
+                date_of_birth=request.date_of_birth,
+                gender=request.gender,
+                email_verified_at=now,
+                created_at=now,
             )
         ).returning(*User.all_columns())
         return row
@@ -175,8 +202,8 @@ class AuthService:
         now = _now()
         async with self.db.transaction():
             rows = await RefreshToken.raw(
-                "SELECT r.id, r.session, r.expires_at, r.used_at, s.revoked_at, s.\"user\" AS user_id, u.role "
-                "FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session JOIN users u ON u.id = s.\"user\" "
+                'SELECT r.id, r.session, r.expires_at, r.used_at, s.revoked_at, s."user" AS user_id, u.role '
+                'FROM refresh_tokens r JOIN auth_sessions s ON s.id = r.session JOIN users u ON u.id = s."user" '
                 "WHERE r.token_hash = {} FOR UPDATE OF r, s",
                 hash_token(token),
             )
@@ -216,7 +243,9 @@ class AuthService:
                 raise Invalid("invalid value for newPassword", errors=errors)
             password_hash = await passwords.hash_password(new_password)
             await User.update({User.password_hash: password_hash}).where(User.id == found["user"])
-            sessions = await Session.select(Session.id).where((Session.user == found["user"]) & Session.revoked_at.is_null())
+            sessions = await Session.select(Session.id).where(
+                (Session.user == found["user"]) & Session.revoked_at.is_null()
+            )
             session_ids = [row["id"] for row in sessions]
             if session_ids:
                 await self._revoke_in_transaction(session_ids, now)
@@ -235,8 +264,11 @@ class AuthService:
         """Mark a valid token used (inside the caller's transaction) or refuse it."""
         rows = await EmailToken.raw(
             "UPDATE email_tokens SET used_at = {} WHERE token_hash = {} AND purpose = {} "
-            "AND used_at IS NULL AND expires_at > {} RETURNING id, \"user\"",
-            now, hash_token(token), purpose, now,
+            'AND used_at IS NULL AND expires_at > {} RETURNING id, "user"',
+            now,
+            hash_token(token),
+            purpose,
+            now,
         )
         if not rows:
             raise Invalid(_BAD_LINK, errors=[FieldError("token", _BAD_LINK)])
@@ -259,7 +291,9 @@ class AuthService:
         return {
             "users": await User.count(),
             "registrationsLast24h": await User.count().where(User.created_at > day_ago),
-            "activeSessions": await Session.count().where(Session.revoked_at.is_null() & (Session.last_seen_at > day_ago)),
+            "activeSessions": await Session.count().where(
+                Session.revoked_at.is_null() & (Session.last_seen_at > day_ago)
+            ),
         }
 
     async def logout(self, claims: Claims) -> None:
@@ -294,19 +328,25 @@ class AuthService:
         """A new login for an account whose identity is already established."""
         now = _now()
         session_id = uuid.uuid4()
-        await Session.insert(Session(id=session_id, user=user_id, device=device[:200], created_at=now, last_seen_at=now))
+        await Session.insert(
+            Session(id=session_id, user=user_id, device=device[:200], created_at=now, last_seen_at=now)
+        )
         return await self._issue(session_id, user_id, role)
 
     async def _issue(self, session_id: uuid.UUID, user_id: uuid.UUID, role: str) -> TokenPair:
         token, token_hash = new_secret_token()
         expires = _now() + dt.timedelta(seconds=REFRESH_SECONDS)
-        await RefreshToken.insert(RefreshToken(id=uuid.uuid4(), session=session_id, token_hash=token_hash, expires_at=expires))
+        await RefreshToken.insert(
+            RefreshToken(id=uuid.uuid4(), session=session_id, token_hash=token_hash, expires_at=expires)
+        )
         access = self.issuer.access_token(user_id, session_id, role)
         return TokenPair(access_token=access, refresh_token=token, expires_in=ACCESS_SECONDS)
 
     @staticmethod
     async def _revoke_in_transaction(session_ids: list[uuid.UUID], now: dt.datetime) -> None:
-        await Session.update({Session.revoked_at: now}).where(Session.id.is_in(session_ids) & Session.revoked_at.is_null())
+        await Session.update({Session.revoked_at: now}).where(
+            Session.id.is_in(session_ids) & Session.revoked_at.is_null()
+        )
         await RefreshToken.delete().where(RefreshToken.session.is_in(session_ids) & RefreshToken.used_at.is_null())
 
     async def _mark_revoked(self, session_ids: list[uuid.UUID]) -> None:

@@ -78,11 +78,18 @@ class TokenIssuer:
             if key is None:
                 raise Unauthorized("the access token is not valid")
             claims = jwt.decode(
-                token, key, algorithms=[ALGORITHM], audience=AUDIENCE, issuer=self.issuer, options={"require": _REQUIRED}
+                token,
+                key,
+                algorithms=[ALGORITHM],
+                audience=AUDIENCE,
+                issuer=self.issuer,
+                options={"require": _REQUIRED},
             )
             if claims["typ"] != "access":
                 raise Unauthorized("the access token is not valid")
-            return Claims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), str(claims.get("role", "user")), int(claims["exp"]))
+            return Claims(
+                uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), str(claims.get("role", "user")), int(claims["exp"])
+            )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired; refresh it") from None
         except (jwt.PyJWTError, ValueError, KeyError):

@@ -34,7 +34,10 @@ class PhotoController(Controller):
 
     @post("/", status_code=HTTP_202_ACCEPTED)
     async def upload(
-        self, data: Annotated[PhotoUpload, Body(media_type=RequestEncodingType.MULTI_PART)], photos: Photos, claims: Caller
+        self,
+        data: Annotated[PhotoUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+        photos: Photos,
+        claims: Caller,
     ) -> PhotoView:
         """Upload a photo (multipart field `file`). It is processed in the background: `state` moves on from
         `processing`, and `urls` appear, in the caller's profile."""
@@ -57,7 +60,9 @@ class MediaController(Controller):
     include_in_schema = False
 
     @get("/{photo_id:uuid}/{name:str}")
-    async def serve(self, photo_id: FromPath[uuid.UUID], name: FromPath[str], exp: FromQuery[int], sig: FromQuery[str], state: State) -> Response[bytes]:
+    async def serve(
+        self, photo_id: FromPath[uuid.UUID], name: FromPath[str], exp: FromQuery[int], sig: FromQuery[str], state: State
+    ) -> Response[bytes]:
         variant = name.removesuffix(".webp")
         left = state.media_signer.seconds_left(photo_id, variant, exp, sig)
         if not left:

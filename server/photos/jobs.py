@@ -51,12 +51,20 @@ async def process_photo(job: Job) -> None:
     for variant in VARIANTS:
         await storage.put("media", variant_key(photo_id, variant), getattr(variants, variant), "image/webp")
     state = "approved" if limits.moderation == "post" else "pending_review"
-    done = await Photo.update(
-        {
-            Photo.state: state, Photo.width: variants.width, Photo.height: variants.height,
-            Photo.blurhash: variants.blurhash, Photo.phash: variants.phash, Photo.processed_at: dt.datetime.now(dt.UTC),
-        }
-    ).where((Photo.id == photo_id) & (Photo.state == "processing")).returning(Photo.id)
+    done = (
+        await Photo.update(
+            {
+                Photo.state: state,
+                Photo.width: variants.width,
+                Photo.height: variants.height,
+                Photo.blurhash: variants.blurhash,
+                Photo.phash: variants.phash,
+                Photo.processed_at: dt.datetime.now(dt.UTC),
+            }
+        )
+        .where((Photo.id == photo_id) & (Photo.state == "processing"))
+        .returning(Photo.id)
+    )
     if not done:  # the photo was deleted while its variants were being made
         await storage.remove("media", [variant_key(photo_id, v) for v in VARIANTS])
         return

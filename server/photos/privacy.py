@@ -16,8 +16,16 @@ from server.privacy.registry import DomainData
 async def export(user_id: uuid.UUID) -> dict[str, Any]:
     """The photos' facts, and short-lived links to download each processed one."""
     signer = MediaSigner.from_settings(settings_module.current())
-    columns = (Photo.id, Photo.state, Photo.position, Photo.source_format, Photo.width, Photo.height, Photo.created_at,
-               Photo.processed_at)
+    columns = (
+        Photo.id,
+        Photo.state,
+        Photo.position,
+        Photo.source_format,
+        Photo.width,
+        Photo.height,
+        Photo.created_at,
+        Photo.processed_at,
+    )
     rows = await Photo.select(*columns).where(Photo.user == user_id).order_by(Photo.position)
     return {"photos": [row | {"urls": signer.urls(row["id"]) if row["processed_at"] else None} for row in rows]}
 
@@ -30,5 +38,9 @@ async def erase(user_id: uuid.UUID) -> None:
 
 
 PRIVACY = DomainData(
-    name="photos", tables=(Photo._meta.tablename,), export=export, erase=erase, cache_keys=lambda user_id: [visible_cache_key(user_id)]
+    name="photos",
+    tables=(Photo._meta.tablename,),
+    export=export,
+    erase=erase,
+    cache_keys=lambda user_id: [visible_cache_key(user_id)],
 )

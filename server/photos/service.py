@@ -1,7 +1,7 @@
 """Uploading, ordering and deleting photos; what others may see of them.
 
-    upload ─► checked (size, real type, pixels, whole) ─► original in the private bucket
-           ─► row (processing) + job, in one transaction ─► worker: variants ─► pending_review | approved
+upload ─► checked (size, real type, pixels, whole) ─► original in the private bucket
+       ─► row (processing) + job, in one transaction ─► worker: variants ─► pending_review | approved
 """
 
 from __future__ import annotations
@@ -53,7 +53,9 @@ async def forget_visible(valkey: Valkey, user_id: uuid.UUID | str) -> None:
 
 
 class PhotoService:
-    def __init__(self, db: PostgresEngine, valkey: Valkey, storage: Storage, signer: MediaSigner, limits: PhotosSection) -> None:
+    def __init__(
+        self, db: PostgresEngine, valkey: Valkey, storage: Storage, signer: MediaSigner, limits: PhotosSection
+    ) -> None:
         self.db = db
         self.valkey = valkey
         self.storage = storage
@@ -64,7 +66,9 @@ class PhotoService:
         if len(data) > self.limits.max_upload_mb * 1024 * 1024:
             raise TooLarge(f"a photo may be at most {self.limits.max_upload_mb} MB")
         if not data:
-            raise Invalid("the file is empty", errors=[FieldError("file", "send the image as the multipart field `file`")])
+            raise Invalid(
+                "the file is empty", errors=[FieldError("file", "send the image as the multipart field `file`")]
+            )
         await self._ensure_room(user_id)
         try:
             source_format = await images.run(images.inspect, data, self.limits.max_megapixels * 1_000_000)
@@ -81,7 +85,11 @@ class PhotoService:
                     raise self._full()
                 await Photo.insert(
                     Photo(
-                        id=photo_id, user=user_id, state="processing", position=count, source_format=source_format,
+                        id=photo_id,
+                        user=user_id,
+                        state="processing",
+                        position=count,
+                        source_format=source_format,
                         created_at=dt.datetime.now(dt.UTC),
                     )
                 )
@@ -95,11 +103,15 @@ class PhotoService:
         """Remove the photo; its objects are deleted by a job committed with the row's removal."""
         async with self.db.transaction():
             await self._lock_and_count(user_id)
-            gone = await Photo.delete().where((Photo.id == photo_id) & (Photo.user == user_id)).returning(Photo.position)
+            gone = (
+                await Photo.delete().where((Photo.id == photo_id) & (Photo.user == user_id)).returning(Photo.position)
+            )
             if not gone:
                 raise NotFound("no such photo")
             await Photo.raw(
-                'UPDATE photos SET position = position - 1 WHERE "user" = {} AND position > {}', user_id, gone[0]["position"]
+                'UPDATE photos SET position = position - 1 WHERE "user" = {} AND position > {}',
+                user_id,
+                gone[0]["position"],
             )
             await JobQueue.enqueue(PURGE_JOB, {"photoIds": [str(photo_id)]})
         await forget_visible(self.valkey, user_id)
@@ -111,7 +123,10 @@ class PhotoService:
             if any(photo_id not in mine for photo_id in order):
                 raise NotFound("no such photo")
             if len(order) != len(set(order)) or set(order) != mine:
-                raise Invalid("list each of your photos exactly once", errors=[FieldError("body", "a permutation of your photo ids")])
+                raise Invalid(
+                    "list each of your photos exactly once",
+                    errors=[FieldError("body", "a permutation of your photo ids")],
+                )
             for position, photo_id in enumerate(order):
                 await Photo.update({Photo.position: position}).where(Photo.id == photo_id)
         await forget_visible(self.valkey, user_id)
@@ -136,9 +151,11 @@ class PhotoService:
         if cached is not None:
             rows = json.loads(cached)
         else:
-            rows = await Photo.select(Photo.id, Photo.blurhash, Photo.width, Photo.height).where(
-                (Photo.user == user_id) & (Photo.state == "approved")
-            ).order_by(Photo.position)
+            rows = (
+                await Photo.select(Photo.id, Photo.blurhash, Photo.width, Photo.height)
+                .where((Photo.user == user_id) & (Photo.state == "approved"))
+                .order_by(Photo.position)
+            )
             rows = [row | {"id": str(row["id"])} for row in rows]
             try:
                 await self.valkey.set(key, json.dumps(rows), ex=_VISIBLE_TTL)
@@ -146,8 +163,13 @@ class PhotoService:
                 log.warning("photo cache unreachable; serving from Postgres")
         return [
             PhotoView(
-                id=uuid.UUID(row["id"]), state="approved", urls=PhotoUrls(**self.signer.urls(uuid.UUID(row["id"]))),
-                blurhash=row["blurhash"], position=position, width=row["width"], height=row["height"],
+                id=uuid.UUID(row["id"]),
+                state="approved",
+                urls=PhotoUrls(**self.signer.urls(uuid.UUID(row["id"]))),
+                blurhash=row["blurhash"],
+                position=position,
+                width=row["width"],
+                height=row["height"],
             )
             for position, row in enumerate(rows)
         ]
@@ -155,8 +177,13 @@ class PhotoService:
     def _view(self, row: dict[str, Any]) -> PhotoView:
         ready = row["processed_at"] is not None and row["state"] != "rejected"
         return PhotoView(
-            id=row["id"], state=row["state"], urls=PhotoUrls(**self.signer.urls(row["id"])) if ready else None,
-            blurhash=row["blurhash"], position=row["position"], width=row["width"], height=row["height"],
+            id=row["id"],
+            state=row["state"],
+            urls=PhotoUrls(**self.signer.urls(row["id"])) if ready else None,
+            blurhash=row["blurhash"],
+            position=row["position"],
+            width=row["width"],
+            height=row["height"],
         )
 
     async def _ensure_room(self, user_id: uuid.UUID) -> None:

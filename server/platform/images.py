@@ -78,14 +78,18 @@ def decode(data: bytes, max_pixels: int, scale_to: int = LARGE) -> Image.Image:
             image = Image.open(io.BytesIO(data), formats=[kind])
             width, height = image.size
             if width * height > max_pixels:
-                raise BadImage(f"the image is {width}×{height}; at most {max_pixels // 1_000_000} megapixels are accepted")
+                raise BadImage(
+                    f"the image is {width}×{height}; at most {max_pixels // 1_000_000} megapixels are accepted"
+                )
             if kind == "JPEG":
                 image.draft("RGB", (scale_to, scale_to))
             image.load()
     except BadImage:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise BadImage(f"the image has too many pixels; at most {max_pixels // 1_000_000} megapixels are accepted") from exc
+        raise BadImage(
+            f"the image has too many pixels; at most {max_pixels // 1_000_000} megapixels are accepted"
+        ) from exc
     except (OSError, SyntaxError, ValueError, EOFError) as exc:
         raise BadImage("the image is truncated or corrupt") from exc
     return image

@@ -175,7 +175,11 @@ class Worker:
             if "BUSYGROUP" not in str(exc):
                 raise
         for consumer in await self.valkey.xinfo_consumers(STREAM, GROUP):
-            if consumer["pending"] == 0 and consumer["idle"] > self.stale_consumer_ms and consumer["name"] != self.consumer:
+            if (
+                consumer["pending"] == 0
+                and consumer["idle"] > self.stale_consumer_ms
+                and consumer["name"] != self.consumer
+            ):
                 await self.valkey.xgroup_delconsumer(STREAM, GROUP, consumer["name"])
 
     async def step(self) -> int:
@@ -226,7 +230,7 @@ class Worker:
             return
         try:
             await handler(job)
-        except Exception as exc:  # noqa: BLE001 - any handler failure is retried, then parked
+        except Exception as exc:
             log.warning("job failed", extra={"job": job.id, "kind": job.kind, "attempt": job.attempt}, exc_info=exc)
             await self._settle(job, f"{type(exc).__name__}: {exc}", retry=job.attempt < self.max_attempts)
             return
@@ -243,12 +247,20 @@ class Worker:
         payload = json.dumps(job.payload)
         async with self.valkey.pipeline(transaction=True) as pipe:
             if retry:
-                member = json.dumps({"origin": job.id, "kind": job.kind, "payload": payload, "attempt": job.attempt + 1})
+                member = json.dumps(
+                    {"origin": job.id, "kind": job.kind, "payload": payload, "attempt": job.attempt + 1}
+                )
                 pipe.zadd(DELAYED, {member: time.time() + self.backoff(job.attempt)})
             else:
                 pipe.xadd(
                     DEAD,
-                    {"kind": job.kind, "payload": payload, "attempt": str(job.attempt), "error": error[:500], "origin": job.id},
+                    {
+                        "kind": job.kind,
+                        "payload": payload,
+                        "attempt": str(job.attempt),
+                        "error": error[:500],
+                        "origin": job.id,
+                    },
                 )
             pipe.xack(STREAM, GROUP, job.id)
             pipe.xdel(STREAM, job.id)

@@ -12,6 +12,7 @@ from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 
+from server.privacy import registry
 from server.profiles.schemas import (
     InterestList,
     LocationUpdate,
@@ -21,7 +22,6 @@ from server.profiles.schemas import (
     ProfileUpdate,
     PublicProfile,
 )
-from server.privacy import registry
 from server.profiles.service import ProfileService, interests
 from server.web.auth import Auth, Caller
 
@@ -58,7 +58,9 @@ class ProfileController(Controller):
         return await profiles.preferences(claims.user_id)
 
     @put("/preferences")
-    async def update_preferences(self, data: JSONBody[PreferencesUpdate], profiles: Profiles, claims: Caller) -> Preferences:
+    async def update_preferences(
+        self, data: JSONBody[PreferencesUpdate], profiles: Profiles, claims: Caller
+    ) -> Preferences:
         return await profiles.update_preferences(claims.user_id, data)
 
     @put("/location", status_code=HTTP_204_NO_CONTENT)

@@ -5,19 +5,23 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
+from server.privacy.registry import DomainData
 from server.profiles.service import card_key
 from server.profiles.tables import Location, Preferences, Profile
-from server.privacy.registry import DomainData
 
 
 async def export(user_id: uuid.UUID) -> dict[str, Any]:
     return {
-        "profile": await Profile.select(*Profile.all_columns(exclude=[Profile.id, Profile.user])).where(Profile.user == user_id).first(),
-        "preferences": await Preferences.select(*Preferences.all_columns(exclude=[Preferences.id, Preferences.user])).where(
-            Preferences.user == user_id
-        ).first(),
+        "profile": await Profile.select(*Profile.all_columns(exclude=[Profile.id, Profile.user]))
+        .where(Profile.user == user_id)
+        .first(),
+        "preferences": await Preferences.select(*Preferences.all_columns(exclude=[Preferences.id, Preferences.user]))
+        .where(Preferences.user == user_id)
+        .first(),
         #: the only location ever kept: the centre of the person's grid cell
-        "location": await Location.select(Location.cell_lat, Location.cell_lng, Location.moved_at).where(Location.user == user_id).first(),
+        "location": await Location.select(Location.cell_lat, Location.cell_lng, Location.moved_at)
+        .where(Location.user == user_id)
+        .first(),
     }
 
 

@@ -56,13 +56,13 @@ class ProfileUpdate(Camel, forbid_unknown_fields=True):
     first_name: FirstName | UnsetType = UNSET
     gender: Gender | UnsetType = UNSET
     bio: Bio | UnsetType = UNSET
-    sexual_orientation: Orientation | None | UnsetType = UNSET
-    relationship_goal: Goal | None | UnsetType = UNSET
+    sexual_orientation: Orientation | UnsetType | None = UNSET
+    relationship_goal: Goal | UnsetType | None = UNSET
     #: slugs from GET /api/users/interests, at most 10
     interests: Interests | UnsetType = UNSET
-    job_title: Line | None | UnsetType = UNSET
-    education: Line | None | UnsetType = UNSET
-    height_cm: Height | None | UnsetType = UNSET
+    job_title: Line | UnsetType | None = UNSET
+    education: Line | UnsetType | None = UNSET
+    height_cm: Height | UnsetType | None = UNSET
 
 
 class Preferences(Camel):

@@ -23,7 +23,9 @@ from server.photos.service import PhotoService, visible_cache_key
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
 from server.profiles.schemas import Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
-from server.profiles.tables import Location, Preferences as PreferencesRow, Profile as ProfileRow
+from server.profiles.tables import Location
+from server.profiles.tables import Preferences as PreferencesRow
+from server.profiles.tables import Profile as ProfileRow
 from server.settings import LocationSection
 
 log = logging.getLogger("harvest.profiles")
@@ -64,7 +66,9 @@ def interests() -> tuple[str, ...]:
 def default_preferences(age: int | None) -> Preferences:
     """What a new account starts with: ten years either side of its own age, 50 km, everyone."""
     low, high = (max(18, age - 10), min(100, age + 10)) if age else (18, 100)
-    return Preferences(min_age=low, max_age=high, max_distance_km=50, preferred_genders=list(ALL_GENDERS), relationship_goals=[])
+    return Preferences(
+        min_age=low, max_age=high, max_distance_km=50, preferred_genders=list(ALL_GENDERS), relationship_goals=[]
+    )
 
 
 def _age(born: dt.date | None) -> int | None:
@@ -94,7 +98,11 @@ class ProfileService:
         card = await self._card_from_db(user_id)
         if card is None:
             raise NotFound("this account no longer exists")
-        return Profile(**self._shared(user_id, card), sexual_orientation=card.sexual_orientation, photos=await self.photos.mine(user_id))
+        return Profile(
+            **self._shared(user_id, card),
+            sexual_orientation=card.sexual_orientation,
+            photos=await self.photos.mine(user_id),
+        )
 
     async def update(self, user_id: uuid.UUID, change: ProfileUpdate) -> Profile:
         fields = {name: value for name, value in msgspec.structs.asdict(change).items() if value is not msgspec.UNSET}
@@ -109,7 +117,9 @@ class ProfileService:
         if fields.get("first_name") == "":
             raise Invalid("invalid value for firstName", errors=[FieldError("firstName", "must not be blank")])
         async with self.db.transaction():
-            await accounts.update_identity(user_id, first_name=fields.pop("first_name", None), gender=fields.pop("gender", None))
+            await accounts.update_identity(
+                user_id, first_name=fields.pop("first_name", None), gender=fields.pop("gender", None)
+            )
             if fields:
                 await _upsert(ProfileRow, user_id, {getattr(ProfileRow, name): value for name, value in fields.items()})
         await self._forget(user_id)
@@ -149,7 +159,9 @@ class ProfileService:
             if rows:
                 elapsed = (_now() - rows[0]["moved_at"]).total_seconds()
                 old = geo.Cell(rows[0]["cell_lat"], rows[0]["cell_lng"])
-                wait = geo.seconds_until_plausible(old, cell, elapsed, self.location.grid_km, self.location.max_speed_kmh)
+                wait = geo.seconds_until_plausible(
+                    old, cell, elapsed, self.location.grid_km, self.location.max_speed_kmh
+                )
                 if wait:
                     raise RateLimited("that move is faster than any plane; try again later", retry_after=wait)
             await _upsert(
@@ -171,9 +183,16 @@ class ProfileService:
     @staticmethod
     def _shared(user_id: uuid.UUID, card: Card) -> dict[str, Any]:
         return {
-            "id": user_id, "first_name": card.first_name, "age": _age(card.date_of_birth), "gender": card.gender,
-            "bio": card.bio, "relationship_goal": card.relationship_goal, "interests": card.interests,
-            "job_title": card.job_title, "education": card.education, "height_cm": card.height_cm,
+            "id": user_id,
+            "first_name": card.first_name,
+            "age": _age(card.date_of_birth),
+            "gender": card.gender,
+            "bio": card.bio,
+            "relationship_goal": card.relationship_goal,
+            "interests": card.interests,
+            "job_title": card.job_title,
+            "education": card.education,
+            "height_cm": card.height_cm,
             "is_verified": card.is_verified,
         }
 
@@ -184,7 +203,9 @@ class ProfileService:
         if unknown:
             raise Invalid(
                 "invalid value for interests",
-                errors=[FieldError("interests", f"not in the list at GET /api/users/interests: {', '.join(unknown[:3])}")],
+                errors=[
+                    FieldError("interests", f"not in the list at GET /api/users/interests: {', '.join(unknown[:3])}")
+                ],
             )
         return chosen
 
@@ -206,7 +227,7 @@ class ProfileService:
                         await self.valkey.set(keys[index], msgspec.json.encode(cards[index]), ex=_CARD_TTL)
                     except (ValkeyError, OSError):
                         pass
-        return cards, cached[len(keys):]
+        return cards, cached[len(keys) :]
 
     async def _card_from_db(self, user_id: uuid.UUID) -> Card | None:
         identity = await accounts.identity(user_id)

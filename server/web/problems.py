@@ -84,13 +84,20 @@ def document(openapi: OpenAPI) -> None:
     """Declare the one error shape in the schema: a ``Problem`` component, the ``default`` response of every
     operation, so generated clients know how every error reads."""
     text = Schema(type=OpenAPIType.STRING)
-    field_error = Schema(type=OpenAPIType.OBJECT, required=["field", "message"], properties={"field": text, "message": text})
+    field_error = Schema(
+        type=OpenAPIType.OBJECT, required=["field", "message"], properties={"field": text, "message": text}
+    )
     problem_schema = Schema(
         type=OpenAPIType.OBJECT,
         required=["type", "title", "status", "detail"],
         properties={
-            "type": text, "title": text, "status": Schema(type=OpenAPIType.INTEGER), "detail": text,
-            "errors": Schema(type=OpenAPIType.ARRAY, items=field_error, description="for validation errors: the fields at fault"),
+            "type": text,
+            "title": text,
+            "status": Schema(type=OpenAPIType.INTEGER),
+            "detail": text,
+            "errors": Schema(
+                type=OpenAPIType.ARRAY, items=field_error, description="for validation errors: the fields at fault"
+            ),
         },
         description="RFC 9457 problem details",
     )

@@ -38,15 +38,24 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
 
     #: endpoint → (status the intruder got, status that means refused)
     checked: dict[str, tuple[int, int]] = {
-        "DELETE /api/auth/sessions/{session_id:uuid}":
-            ((await client.delete(f"/api/auth/sessions/{session['id']}", headers=as_intruder)).status_code, 404),
-        "DELETE /api/users/photos/{photo_id:uuid}":
-            ((await client.delete(f"/api/users/photos/{photo_id}", headers=as_intruder)).status_code, 404),
+        "DELETE /api/auth/sessions/{session_id:uuid}": (
+            (await client.delete(f"/api/auth/sessions/{session['id']}", headers=as_intruder)).status_code,
+            404,
+        ),
+        "DELETE /api/users/photos/{photo_id:uuid}": (
+            (await client.delete(f"/api/users/photos/{photo_id}", headers=as_intruder)).status_code,
+            404,
+        ),
         # The public profile is meant to be seen; what matters is what it leaves out (checked below).
-        "GET /api/users/{user_id:uuid}": ((await client.get(f"/api/users/{owner_id}", headers=as_intruder)).status_code, 200),
+        "GET /api/users/{user_id:uuid}": (
+            (await client.get(f"/api/users/{owner_id}", headers=as_intruder)).status_code,
+            200,
+        ),
         # Media needs a signature the server made; an id alone gets nothing.
-        "GET /media/{photo_id:uuid}/{name:str}":
-            ((await client.get(f"/media/{photo_id}/large.webp?exp=99999999999&sig=guess")).status_code, 403),
+        "GET /media/{photo_id:uuid}/{name:str}": (
+            (await client.get(f"/media/{photo_id}/large.webp?exp=99999999999&sig=guess")).status_code,
+            403,
+        ),
     }
     assert set(checked) == id_taking_endpoints(app), "an id-taking endpoint is not covered by this sweep"
     assert all(got == refused for got, refused in checked.values()), checked
@@ -58,6 +67,13 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
     assert [p["id"] for p in await my_photos(client, owner["accessToken"])] == [p["id"] for p in photos]
     assert (await client.get("/api/auth/sessions", headers=bearer(owner["accessToken"]))).status_code == 200
     public = (await client.get(f"/api/users/{owner_id}", headers=as_intruder)).json()
-    assert not {"minAge", "maxAge", "maxDistanceKm", "preferredGenders", "relationshipGoals", "sexualOrientation"} & set(public)
+    assert not {
+        "minAge",
+        "maxAge",
+        "maxDistanceKm",
+        "preferredGenders",
+        "relationshipGoals",
+        "sexualOrientation",
+    } & set(public)
     assert (await client.get(f"/api/users/{owner_id}/preferences", headers=as_intruder)).status_code == 404
     assert (await client.get(f"/api/users/{uuid.uuid4()}", headers=as_intruder)).status_code == 404

@@ -9,12 +9,20 @@ import pytest
 
 
 def harvestctl(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", "from harvestctl.main import run; run()", *args], capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, "-c", "from harvestctl.main import run; run()", *args], capture_output=True, text=True
+    )
 
 
 @pytest.mark.parametrize(
     "args",
-    [("no-such-verb",), ("db", "no-such-verb"), ("bench", "photos", "--count", "0"), ("logs",), ("status", "--no-such-option")],
+    [
+        ("no-such-verb",),
+        ("db", "no-such-verb"),
+        ("bench", "photos", "--count", "0"),
+        ("logs",),
+        ("status", "--no-such-option"),
+    ],
 )
 def test_usage_mistakes_exit_64_with_the_reason(args):
     done = harvestctl(*args)

@@ -43,8 +43,10 @@ def test_shown_distance_error_never_exceeds_the_cell_diagonal_plus_rounding():
     for _ in range(5000):
         lat, lng = rng.uniform(-60, 60), rng.uniform(-170, 170)
         bearing = math.radians(rng.uniform(0, 360))
-        other = (lat + 3.4 / geo.KM_PER_DEGREE * math.cos(bearing),
-                 lng + 3.4 / (geo.KM_PER_DEGREE * math.cos(math.radians(lat))) * math.sin(bearing))
+        other = (
+            lat + 3.4 / geo.KM_PER_DEGREE * math.cos(bearing),
+            lng + 3.4 / (geo.KM_PER_DEGREE * math.cos(math.radians(lat))) * math.sin(bearing),
+        )
         truth = geo.distance_km(geo.Cell(lat, lng), geo.Cell(*other))
         shown = geo.shown_km(geo.snap_to_grid(lat, lng, 1.0), geo.snap_to_grid(*other, 1.0))
         worst = max(worst, abs(shown - truth))

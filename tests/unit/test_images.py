@@ -16,7 +16,16 @@ LIMIT = 40_000_000
 
 @pytest.mark.parametrize(
     ("mode", "kind"),
-    [("1", "PNG"), ("L", "JPEG"), ("LA", "PNG"), ("P", "PNG"), ("RGB", "JPEG"), ("RGBA", "WEBP"), ("CMYK", "JPEG"), ("I;16", "PNG")],
+    [
+        ("1", "PNG"),
+        ("L", "JPEG"),
+        ("LA", "PNG"),
+        ("P", "PNG"),
+        ("RGB", "JPEG"),
+        ("RGBA", "WEBP"),
+        ("CMYK", "JPEG"),
+        ("I;16", "PNG"),
+    ],
 )
 def test_every_pixel_mode_comes_out_as_small_rgb_webps(mode, kind):
     encoded = io.BytesIO()

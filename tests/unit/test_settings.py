@@ -22,18 +22,18 @@ DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "harvest.toml"
         ("[nonsense]\n", "nonsense: unknown key"),
         ("[server]\nhttps_port = 70000\n", "server.https_port"),
         ("[server]\nhttp_port = 0\n", "server.http_port"),
-        ("[server]\nhttp_port = \"80\"\n", "server.http_port"),
-        ("[server]\nhostname = \"bad_host!\"\n", "server.hostname"),
-        ("[server]\nhostname = \"-leading.example\"\n", "server.hostname"),
-        ("[server]\nlisten = \"everywhere\"\n", "server.listen"),
+        ('[server]\nhttp_port = "80"\n', "server.http_port"),
+        ('[server]\nhostname = "bad_host!"\n', "server.hostname"),
+        ('[server]\nhostname = "-leading.example"\n', "server.hostname"),
+        ('[server]\nlisten = "everywhere"\n', "server.listen"),
         ("[server]\nhttp_port = 8443\nhttps_port = 8443\n", "server.http_port"),
-        ("[server]\ntls_certificate = \"/etc/ssl/x.pem\"\n", "server.tls_certificate"),
+        ('[server]\ntls_certificate = "/etc/ssl/x.pem"\n', "server.tls_certificate"),
         ("[api]\nworkers = -1\n", "api.workers"),
-        ("[storage]\nendpoint = \"ftp://example.com\"\n", "storage.endpoint"),
-        ("[storage]\nbucket_prefix = \"Upper_Case\"\n", "storage.bucket_prefix"),
+        ('[storage]\nendpoint = "ftp://example.com"\n', "storage.endpoint"),
+        ('[storage]\nbucket_prefix = "Upper_Case"\n', "storage.bucket_prefix"),
         ("[seaweedfs]\ns3_port = 8333\nmaster_port = 18333\n", "seaweedfs.s3_port"),
         ("[seaweedfs]\nfiler_port = 60000\n", "seaweedfs.filer_port"),
-        ("[logging]\nlevel = \"loud\"\n", "logging.level"),
+        ('[logging]\nlevel = "loud"\n', "logging.level"),
         ("[server\n", "not valid TOML"),
     ],
 )
@@ -75,6 +75,13 @@ def test_generated_secrets_round_trip_and_differ_each_time():
     assert len(first.postgres.password) >= 40 and len(first.jwt.keys[0].secret) >= 60
 
 
+def test_secrets_with_any_character_survive_a_round_trip():
+    # JSON escapes an emoji as a surrogate pair, which TOML refuses: the file must come back readable.
+    odd = 'p🎉ss "quoted" \\ back\tslash\u00e9\u202e'
+    value = msgspec.structs.replace(settings.new_secrets(), email=settings.Secrets.Email(smtp_password=odd))
+    assert parse_secrets(settings.render_secrets(value).encode()).email.smtp_password == odd
+
+
 def test_secrets_missing_a_value_are_refused():
     with pytest.raises(ConfigError, match="secrets.toml"):
         parse_secrets(b"[postgres]\npassword = 'x'\n")
@@ -107,6 +114,11 @@ def test_secrets_a_new_release_needs_are_added_without_touching_existing_ones(tm
     secrets_file.write_text(older_release)
     assert manage.init(str(tmp_path), owner=None)["created"] == [f"{secrets_file} (new secrets added)"]
     after = settings.load(str(tmp_path)).secrets
-    assert (after.postgres, after.valkey, after.s3, after.jwt) == (before.postgres, before.valkey, before.s3, before.jwt)
+    assert (after.postgres, after.valkey, after.s3, after.jwt) == (
+        before.postgres,
+        before.valkey,
+        before.s3,
+        before.jwt,
+    )
     assert after.seaweedfs.volume_write_key and after.seaweedfs != before.seaweedfs
     assert secrets_file.stat().st_mode & 0o777 == 0o600

@@ -66,8 +66,13 @@ async def test_under_18s_are_refused_and_nothing_is_stored(client, db):
 
 @pytest.mark.parametrize(
     ("password", "reason"),
-    [("short", "8 to 128"), ("baseball", "common"), ("Password1", "common"), ("x" * 129, "8 to 128"),
-     ("violet-harbor-42", None)],
+    [
+        ("short", "8 to 128"),
+        ("baseball", "common"),
+        ("Password1", "common"),
+        ("x" * 129, "8 to 128"),
+        ("violet-harbor-42", None),
+    ],
 )
 async def test_weak_passwords_are_refused_naming_the_field(client, password, reason):
     response = await client.post("/api/auth/register", json=person(password=password))
@@ -86,8 +91,14 @@ async def test_password_equal_to_the_email_is_refused(client):
 
 @pytest.mark.parametrize(
     ("change", "field"),
-    [({"email": "not-an-email"}, "email"), ({"gender": "robot"}, "gender"), ({"dateOfBirth": "1990-13-40"}, "dateOfBirth"),
-     ({"firstName": ""}, "firstName"), ({"firstName": "Al\u0000"}, "firstName"), ({"email": "a\u0000b@example.com"}, "email")],
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"gender": "robot"}, "gender"),
+        ({"dateOfBirth": "1990-13-40"}, "dateOfBirth"),
+        ({"firstName": ""}, "firstName"),
+        ({"firstName": "Al\u0000"}, "firstName"),
+        ({"email": "a\u0000b@example.com"}, "email"),
+    ],
 )
 async def test_bad_bodies_get_problem_details_naming_the_field(client, change, field):
     response = await client.post("/api/auth/register", json=person(**change))
@@ -111,7 +122,9 @@ async def test_login_rehashes_a_password_stored_with_weaker_parameters(client, d
     created = await register(client, **account)
     weak = PasswordHasher(time_cost=1, memory_cost=8 * 1024, parallelism=1).hash(PASSWORD)
     await User.update({User.password_hash: weak}).where(User.id == created["user"]["id"])
-    assert (await client.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})).status_code == 200
+    assert (
+        await client.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})
+    ).status_code == 200
     stored = await User.select(User.password_hash).where(User.id == created["user"]["id"]).first()
     assert stored["password_hash"] != weak and "m=19456,t=2,p=1" in stored["password_hash"]
 
@@ -161,8 +174,12 @@ async def test_sessions_are_listed_and_ended_only_by_their_owner(client):
     assert len(listed["items"]) == 2 and listed["nextCursor"] is None
     assert sum(item["current"] for item in listed["items"]) == 1
     other_id = next(item["id"] for item in listed["items"] if not item["current"])
-    assert (await client.delete(f"/api/auth/sessions/{other_id}", headers=bearer(stranger["accessToken"]))).status_code == 404
-    assert (await client.delete(f"/api/auth/sessions/{other_id}", headers=bearer(mine["accessToken"]))).status_code == 204
+    assert (
+        await client.delete(f"/api/auth/sessions/{other_id}", headers=bearer(stranger["accessToken"]))
+    ).status_code == 404
+    assert (
+        await client.delete(f"/api/auth/sessions/{other_id}", headers=bearer(mine["accessToken"]))
+    ).status_code == 204
     assert (await client.get("/api/auth/sessions", headers=bearer(other_device["accessToken"]))).status_code == 401
 
 
@@ -176,13 +193,21 @@ async def test_forged_expired_and_misaddressed_tokens_are_refused(client, stack)
     key = stack.settings.secrets.jwt.keys[0]
     rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     forgeries = {
-        "another key": jwt.encode(_claims(body), "not-the-server-key-" * 3, algorithm="HS256", headers={"kid": key.kid}),
+        "another key": jwt.encode(
+            _claims(body), "not-the-server-key-" * 3, algorithm="HS256", headers={"kid": key.kid}
+        ),
         "alg none": jwt.encode(_claims(body), None, algorithm="none", headers={"kid": key.kid}),
         "RS256 (algorithm confusion)": jwt.encode(_claims(body), rsa_key, algorithm="RS256", headers={"kid": key.kid}),
-        "expired": jwt.encode(_claims(body, exp=int(time.time()) - 1), key.secret, algorithm="HS256", headers={"kid": key.kid}),
-        "wrong audience": jwt.encode(_claims(body, aud="someone-else"), key.secret, algorithm="HS256", headers={"kid": key.kid}),
+        "expired": jwt.encode(
+            _claims(body, exp=int(time.time()) - 1), key.secret, algorithm="HS256", headers={"kid": key.kid}
+        ),
+        "wrong audience": jwt.encode(
+            _claims(body, aud="someone-else"), key.secret, algorithm="HS256", headers={"kid": key.kid}
+        ),
         "unknown kid": jwt.encode(_claims(body), key.secret, algorithm="HS256", headers={"kid": "nope"}),
-        "refresh typ": jwt.encode(_claims(body, typ="refresh"), key.secret, algorithm="HS256", headers={"kid": key.kid}),
+        "refresh typ": jwt.encode(
+            _claims(body, typ="refresh"), key.secret, algorithm="HS256", headers={"kid": key.kid}
+        ),
     }
     for name, token in forgeries.items():
         response = await client.get("/api/auth/sessions", headers=bearer(token))
@@ -201,9 +226,13 @@ async def test_failed_logins_lock_the_account_from_that_address_but_not_from_oth
     locked = await client.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})
     assert locked.status_code == 429
     assert 0 < int(locked.headers["Retry-After"]) <= 15 * 60
-    elsewhere = httpx.AsyncClient(transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4000)), base_url="http://t")
+    elsewhere = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("203.0.113.7", 4000)), base_url="http://t"
+    )
     async with elsewhere:
-        assert (await elsewhere.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})).status_code == 200
+        assert (
+            await elsewhere.post("/api/auth/login", json={"email": account["email"], "password": PASSWORD})
+        ).status_code == 200
 
 
 async def test_registrations_from_one_address_are_capped(client):
@@ -233,7 +262,9 @@ async def test_limits_fail_open_when_valkey_is_unreachable():
 
 async def test_a_signed_in_user_is_capped_per_minute(client):
     body = await register(client)
-    answers = [(await client.get("/api/auth/sessions", headers=bearer(body["accessToken"]))).status_code for _ in range(101)]
+    answers = [
+        (await client.get("/api/auth/sessions", headers=bearer(body["accessToken"]))).status_code for _ in range(101)
+    ]
     assert answers[:100] == [200] * 100 and answers[100] == 429
 
 
@@ -248,8 +279,9 @@ async def test_without_valkey_sign_in_still_works_and_revocation_falls_back_to_p
     away = Valkey(host="127.0.0.1", port=free_port(), socket_connect_timeout=0.2)
     service = AuthService(db, away, TokenIssuer(stack.settings), stack.settings.config.limits)
     account = person()
-    request = RegisterRequest(email=account["email"], password=PASSWORD, first_name="Alex",
-                              date_of_birth=dt.date(1990, 1, 1), gender="woman")
+    request = RegisterRequest(
+        email=account["email"], password=PASSWORD, first_name="Alex", date_of_birth=dt.date(1990, 1, 1), gender="woman"
+    )
     created = await service.register(request, "test", "127.0.0.1")
     signed_in = await service.login(LoginRequest(email=account["email"], password=PASSWORD), "test", "127.0.0.1")
     claims = service.issuer.verify(signed_in.access_token)

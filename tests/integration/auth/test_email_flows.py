@@ -62,14 +62,20 @@ async def test_password_reset_ends_every_session_and_the_old_password(client, db
     weak = await client.post("/api/auth/reset-password", json={"token": token, "newPassword": "password"})
     assert weak.status_code == 422 and weak.json()["errors"][0]["field"] == "newPassword"
     new_password = "a whole new passphrase"
-    assert (await client.post("/api/auth/reset-password", json={"token": token, "newPassword": new_password})).status_code == 204
+    assert (
+        await client.post("/api/auth/reset-password", json={"token": token, "newPassword": new_password})
+    ).status_code == 204
 
     for tokens in (first, second):
         assert (await client.get("/api/auth/sessions", headers=bearer(tokens["accessToken"]))).status_code == 401
-        assert (await client.post("/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]})).status_code == 401
+        assert (
+            await client.post("/api/auth/refresh", json={"refreshToken": tokens["refreshToken"]})
+        ).status_code == 401
     assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 401
     assert (await client.post("/api/auth/login", json={"email": email, "password": new_password})).status_code == 200
-    reused = await client.post("/api/auth/reset-password", json={"token": token, "newPassword": "yet another passphrase"})
+    reused = await client.post(
+        "/api/auth/reset-password", json={"token": token, "newPassword": "yet another passphrase"}
+    )
     assert reused.status_code == 422
 
 
@@ -81,6 +87,8 @@ async def test_reset_links_expire(client, db, valkey, stack):
     await run_jobs(valkey, db)
     token = token_from([m for m in stack.mailbox.to(email) if "Reset" in m["Subject"]][0])
     await db.pool.execute("UPDATE email_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'reset'")
-    expired = await client.post("/api/auth/reset-password", json={"token": token, "newPassword": "fresh passphrase here"})
+    expired = await client.post(
+        "/api/auth/reset-password", json={"token": token, "newPassword": "fresh passphrase here"}
+    )
     assert expired.status_code == 422
     assert await User.count() == 1

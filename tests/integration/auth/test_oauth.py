@@ -17,8 +17,16 @@ AUD = {"google": "test-google-client", "apple": "test-apple-client"}
 
 def claims(provider: str, email: str, **overrides) -> dict:
     now = int(time.time())
-    base = {"iss": ISS[provider], "aud": AUD[provider], "sub": uuid.uuid4().hex, "email": email,
-            "email_verified": True, "iat": now, "exp": now + 600, "given_name": "Robin"}
+    base = {
+        "iss": ISS[provider],
+        "aud": AUD[provider],
+        "sub": uuid.uuid4().hex,
+        "email": email,
+        "email_verified": True,
+        "iat": now,
+        "exp": now + 600,
+        "given_name": "Robin",
+    }
     return base | overrides
 
 
@@ -29,10 +37,16 @@ async def test_new_person_signs_up_with_a_provider_giving_birth_date_and_gender(
     missing = await client.post(f"/api/auth/oauth/{provider}", json={"idToken": token})
     assert missing.status_code == 422
     assert {e["field"] for e in missing.json()["errors"]} == {"dateOfBirth", "gender"}
-    created = await client.post(f"/api/auth/oauth/{provider}", json={"idToken": token, "dateOfBirth": "1992-06-01", "gender": "woman"})
+    created = await client.post(
+        f"/api/auth/oauth/{provider}", json={"idToken": token, "dateOfBirth": "1992-06-01", "gender": "woman"}
+    )
     assert created.status_code == 200, created.text
     body = created.json()
-    assert body["user"]["email"] == email and body["user"]["emailVerified"] is True and body["user"]["firstName"] == "Robin"
+    assert (
+        body["user"]["email"] == email
+        and body["user"]["emailVerified"] is True
+        and body["user"]["firstName"] == "Robin"
+    )
     again = await client.post(f"/api/auth/oauth/{provider}", json={"idToken": token})
     assert again.status_code == 200 and again.json()["user"]["id"] == body["user"]["id"]
 
@@ -42,22 +56,30 @@ async def test_provider_sign_in_links_to_the_existing_account_with_that_email(cl
     token = stack.identity.id_token(**claims("google", existing["user"]["email"].upper()))
     linked = await client.post("/api/auth/oauth/google", json={"idToken": token})
     assert linked.status_code == 200 and linked.json()["user"]["id"] == existing["user"]["id"]
-    assert (await client.post("/api/auth/login", json={"email": existing["user"]["email"], "password": PASSWORD})).status_code == 200
+    assert (
+        await client.post("/api/auth/login", json={"email": existing["user"]["email"], "password": PASSWORD})
+    ).status_code == 200
 
 
 async def test_bad_id_tokens_are_refused(client, stack):
     email = "mallory@example.com"
     stranger = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     bad = {
-        "signed by another key": jwt.encode(claims("google", email), stranger, algorithm="RS256", headers={"kid": stack.identity.KID}),
+        "signed by another key": jwt.encode(
+            claims("google", email), stranger, algorithm="RS256", headers={"kid": stack.identity.KID}
+        ),
         "wrong audience": stack.identity.id_token(**claims("google", email, aud="someone-elses-app")),
         "wrong issuer": stack.identity.id_token(**claims("google", email, iss="https://evil.example")),
         "expired": stack.identity.id_token(**claims("google", email, exp=int(time.time()) - 5)),
         "unverified email": stack.identity.id_token(**claims("google", email, email_verified=False)),
-        "HS256 with no key": jwt.encode(claims("google", email), "s" * 40, algorithm="HS256", headers={"kid": stack.identity.KID}),
+        "HS256 with no key": jwt.encode(
+            claims("google", email), "s" * 40, algorithm="HS256", headers={"kid": stack.identity.KID}
+        ),
     }
     for name, token in bad.items():
-        response = await client.post("/api/auth/oauth/google", json={"idToken": token, "dateOfBirth": "1990-01-01", "gender": "man"})
+        response = await client.post(
+            "/api/auth/oauth/google", json={"idToken": token, "dateOfBirth": "1990-01-01", "gender": "man"}
+        )
         assert response.status_code == 401, name
     unknown = await client.post("/api/auth/oauth/myspace", json={"idToken": bad["expired"]})
     assert unknown.status_code == 404

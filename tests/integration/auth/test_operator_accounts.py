@@ -21,7 +21,9 @@ async def test_create_admin_prints_a_one_time_link_that_sets_the_password(client
     assert result["link"] == f"harvest://app/reset-password?token={result['token']}"
     login = {"email": "boss@example.com", "password": "the boss's own passphrase"}
     assert (await client.post("/api/auth/login", json=login)).status_code == 401
-    assert (await client.post("/api/auth/reset-password", json={"token": result["token"], "newPassword": login["password"]})).status_code == 204
+    assert (
+        await client.post("/api/auth/reset-password", json={"token": result["token"], "newPassword": login["password"]})
+    ).status_code == 204
     signed_in = await client.post("/api/auth/login", json=login)
     assert signed_in.status_code == 200 and signed_in.json()["user"]["role"] == "admin"
 

@@ -14,4 +14,6 @@ async def test_staff_endpoints_refuse_users_and_admit_moderators(client, db):
     login = await client.post("/api/auth/login", json={"email": body["user"]["email"], "password": PASSWORD})
     stats = await client.get("/api/admin/stats", headers=bearer(login.json()["accessToken"]))
     assert stats.status_code == 200
-    assert stats.json()["users"] == 1 and stats.json()["registrationsLast24h"] == 1 and stats.json()["activeSessions"] == 1
+    assert (
+        stats.json()["users"] == 1 and stats.json()["registrationsLast24h"] == 1 and stats.json()["activeSessions"] == 1
+    )

@@ -70,6 +70,7 @@ def big_png(side: int = 6000) -> bytes:
 
 def png_bomb(side: int = 20_000) -> bytes:
     """A 20,000 × 20,000 PNG of one colour: a few hundred KB that would decode to 400 million pixels."""
+
     def chunk(kind: bytes, data: bytes) -> bytes:
         return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
 

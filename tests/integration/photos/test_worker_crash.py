@@ -18,7 +18,9 @@ from tests.integration.photos.test_photos import fetch, my_photos, uploaded
 
 def start_worker(log_path) -> subprocess.Popen:
     with open(log_path, "ab") as log:
-        return subprocess.Popen([sys.executable, "-m", "server.worker"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy())
+        return subprocess.Popen(
+            [sys.executable, "-m", "server.worker"], stdout=log, stderr=subprocess.STDOUT, env=os.environ.copy()
+        )
 
 
 async def wait_until(check, what: str, timeout: float = 60.0) -> None:
@@ -38,6 +40,7 @@ async def test_killing_the_worker_mid_processing_loses_no_photo(client, db, valk
 
     first = start_worker(log)
     try:
+
         async def holding_jobs() -> bool:
             try:
                 return (await valkey.xpending(STREAM, GROUP))["pending"] > 0
@@ -53,6 +56,7 @@ async def test_killing_the_worker_mid_processing_loses_no_photo(client, db, valk
 
     second = start_worker(log)
     try:
+
         async def all_done() -> bool:
             # Polled from the database: asking the API this often would meet the per-user rate limit.
             return {row["state"] for row in await db.pool.fetch("SELECT state FROM photos")} == {"approved"}

@@ -16,7 +16,9 @@ def moved(lat: float, lng: float, km: float, bearing_degrees: float) -> tuple[fl
     delta, theta = km / geo.EARTH_KM, math.radians(bearing_degrees)
     phi1, lam1 = math.radians(lat), math.radians(lng)
     phi2 = math.asin(math.sin(phi1) * math.cos(delta) + math.cos(phi1) * math.sin(delta) * math.cos(theta))
-    lam2 = lam1 + math.atan2(math.sin(theta) * math.sin(delta) * math.cos(phi1), math.cos(delta) - math.sin(phi1) * math.sin(phi2))
+    lam2 = lam1 + math.atan2(
+        math.sin(theta) * math.sin(delta) * math.cos(phi1), math.cos(delta) - math.sin(phi1) * math.sin(phi2)
+    )
     return math.degrees(phi2), math.degrees(lam2)
 
 
@@ -84,7 +86,9 @@ async def test_two_people_in_one_cell_are_indistinguishable_to_everyone_else(cli
 
     # Viewers all around, near and far, ask about both: every answer must be the same.
     viewers = []
-    for index, (km, bearing) in enumerate([(0.3, 0), (0.9, 90), (1.6, 200), (2.5, 45), (4.9, 310), (7.2, 160), (12.0, 270)]):
+    for index, (km, bearing) in enumerate(
+        [(0.3, 0), (0.9, 90), (1.6, 200), (2.5, 45), (4.9, 310), (7.2, 160), (12.0, 270)]
+    ):
         if index and index % 4 == 0:
             await _forget_registrations(valkey)
         viewer = await register(client)

@@ -22,9 +22,19 @@ async def test_a_new_profile_is_the_accounts_name_gender_and_age(client):
     me = await register(client, firstName="Robin", dateOfBirth="1995-04-02", gender="woman")
     profile = (await client.get("/api/users/profile", headers=bearer(me["accessToken"]))).json()
     assert profile == {
-        "id": me["user"]["id"], "firstName": "Robin", "age": age_on(dt.date(1995, 4, 2), dt.date.today()),
-        "gender": "woman", "bio": "", "sexualOrientation": None, "relationshipGoal": None, "interests": [],
-        "jobTitle": None, "education": None, "heightCm": None, "isVerified": False, "photos": [],
+        "id": me["user"]["id"],
+        "firstName": "Robin",
+        "age": age_on(dt.date(1995, 4, 2), dt.date.today()),
+        "gender": "woman",
+        "bio": "",
+        "sexualOrientation": None,
+        "relationshipGoal": None,
+        "interests": [],
+        "jobTitle": None,
+        "education": None,
+        "heightCm": None,
+        "isVerified": False,
+        "photos": [],
     }
 
 
@@ -49,7 +59,10 @@ async def test_updates_are_partial_and_idempotent(client):
     [
         ({"bio": "x" * 1001}, "bio"),
         ({"interests": ["hiking", "underwater-basket-weaving"]}, "interests"),
-        ({"interests": ["art", "books", "cats", "dogs", "film", "tea", "wine", "yoga", "music", "poetry", "travel"]}, "interests"),
+        (
+            {"interests": ["art", "books", "cats", "dogs", "film", "tea", "wine", "yoga", "music", "poetry", "travel"]},
+            "interests",
+        ),
         ({"relationshipGoal": "forever"}, "relationshipGoal"),
         ({"heightCm": 300}, "heightCm"),
         ({"firstName": "   "}, "firstName"),
@@ -85,10 +98,15 @@ async def test_preferences_start_from_the_persons_age_and_change_partially(clien
     age = age_on(dt.date(1995, 4, 2), dt.date.today())
     defaults = (await client.get("/api/users/preferences", headers=bearer(token))).json()
     assert defaults == {
-        "minAge": age - 10, "maxAge": age + 10, "maxDistanceKm": 50,
-        "preferredGenders": ["woman", "man", "nonbinary"], "relationshipGoals": [],
+        "minAge": age - 10,
+        "maxAge": age + 10,
+        "maxDistanceKm": 50,
+        "preferredGenders": ["woman", "man", "nonbinary"],
+        "relationshipGoals": [],
     }
-    changed = await client.put("/api/users/preferences", json={"maxDistanceKm": 25, "preferredGenders": ["woman"]}, headers=bearer(token))
+    changed = await client.put(
+        "/api/users/preferences", json={"maxDistanceKm": 25, "preferredGenders": ["woman"]}, headers=bearer(token)
+    )
     assert changed.status_code == 200
     assert changed.json() == defaults | {"maxDistanceKm": 25, "preferredGenders": ["woman"]}
     assert (await client.get("/api/users/preferences", headers=bearer(token))).json() == changed.json()
@@ -122,7 +140,11 @@ async def test_others_see_public_fields_only(client):
     response = await client.get(f"/api/users/{me['user']['id']}", headers=bearer(other["accessToken"]))
     assert response.status_code == 200
     body = response.json()
-    assert body["bio"] == "Hi" and body["interests"] == ["tea"] and body["age"] == age_on(dt.date(1990, 1, 15), dt.date.today())
+    assert (
+        body["bio"] == "Hi"
+        and body["interests"] == ["tea"]
+        and body["age"] == age_on(dt.date(1990, 1, 15), dt.date.today())
+    )
     assert body["distanceKm"] is None  # the viewer has shared no location
     for private in ("sexualOrientation", "dateOfBirth", "email", "lat", "lng", "location", "role", "preferences"):
         assert private not in body
@@ -144,7 +166,9 @@ async def test_unknown_erased_staff_and_own_ids_answer_404(client, db, stack, ap
     me = await register(client)
     gone = await register(client)
     await client.get(f"/api/users/{gone['user']['id']}", headers=bearer(me["accessToken"]))  # cached now
-    erased = await client.request("DELETE", "/api/users/profile", json={"password": PASSWORD}, headers=bearer(gone["accessToken"]))
+    erased = await client.request(
+        "DELETE", "/api/users/profile", json={"password": PASSWORD}, headers=bearer(gone["accessToken"])
+    )
     assert erased.status_code == 204
     staff = await create_admin(stack.settings, auth_service(app.state), f"mod-{uuid.uuid4().hex[:6]}@example.com")
     staff_id = await db.pool.fetchval("SELECT id FROM users WHERE email = $1", staff["email"])

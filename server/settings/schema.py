@@ -1,21 +1,10 @@
-"""Typed settings: the operator's harvest.toml plus the generated secrets.toml, read by one loader.
-
-Every path the appliance uses hangs off one root (default ``/``, or ``HARVEST_ROOT``), so tests and a
-second appliance can live in a temp directory. Embedded services are reached through that root's
-sockets; external ones through the endpoints harvest.toml names.
-"""
+"""The shape of harvest.toml and secrets.toml: typed sections, their limits, and the checks types can't say."""
 
 from __future__ import annotations
 
 import ipaddress
-import json
-import os
 import re
-import secrets as _random
 import tomllib
-from datetime import UTC, datetime
-from functools import cache
-from pathlib import Path
 from typing import Annotated, Literal, TypeVar
 
 import msgspec
@@ -208,110 +197,6 @@ class Secrets(_Section):
     email: Email = Email()
 
 
-class Layout(msgspec.Struct, frozen=True):
-    """Where the appliance keeps things, all under one root."""
-
-    root: str
-
-    def _under(self, *parts: str) -> str:
-        return str(Path(self.root, *parts))
-
-    @property
-    def etc(self) -> str:
-        return self._under("etc/harvest")
-
-    @property
-    def config_file(self) -> str:
-        return self._under("etc/harvest/harvest.toml")
-
-    @property
-    def secrets_file(self) -> str:
-        return self._under("etc/harvest/secrets.toml")
-
-    @property
-    def generated(self) -> str:
-        return self._under("etc/harvest/generated")
-
-    @property
-    def data(self) -> str:
-        return self._under("var/lib/harvest")
-
-    @property
-    def logs(self) -> str:
-        return self._under("var/log/harvest")
-
-    @property
-    def run(self) -> str:
-        return self._under("run/harvest")
-
-    @property
-    def opt(self) -> str:
-        return self._under("opt/harvest")
-
-    @property
-    def postgres_socket_dir(self) -> str:
-        return self._under("run/harvest/postgres")
-
-    @property
-    def valkey_socket(self) -> str:
-        return self._under("run/harvest/valkey/valkey.sock")
-
-    @property
-    def supervisor_socket(self) -> str:
-        return self._under("run/harvest/supervisor.sock")
-
-    def as_dict(self) -> dict[str, str]:
-        names = [n for n, v in vars(type(self)).items() if isinstance(v, property)]
-        return {"root": self.root} | {n: getattr(self, n) for n in names}
-
-
-class Settings(msgspec.Struct, frozen=True):
-    config: Config
-    secrets: Secrets
-    layout: Layout
-
-    @property
-    def embedded_storage(self) -> bool:
-        return not self.config.storage.endpoint
-
-    def postgres_connection(self) -> dict[str, object]:
-        pg = self.config.postgres
-        return {
-            "host": self.layout.postgres_socket_dir,
-            "port": pg.port,
-            "user": pg.user,
-            "password": self.secrets.postgres.password,
-            "database": pg.database,
-        }
-
-    def valkey_url(self) -> str:
-        return f"unix://{self.layout.valkey_socket}?db=0"
-
-    def s3_endpoint(self) -> tuple[str, bool]:
-        """(host:port, secure) for the minio SDK."""
-        if self.embedded_storage:
-            return f"127.0.0.1:{self.config.seaweedfs.s3_port}", False
-        url = self.config.storage.endpoint
-        secure = url.startswith("https://")
-        return url.split("://", 1)[-1].rstrip("/"), secure
-
-    def bucket(self, purpose: Literal["originals", "media"]) -> str:
-        return f"{self.config.storage.bucket_prefix}-{purpose}"
-
-    def link(self, path: str) -> str:
-        """A link for an email: the app's deep link base when configured, else the public URL."""
-        base = self.config.email.link_base or self.public_url()
-        return f"{base.rstrip('/')}/{path.lstrip('/')}"
-
-    def api_workers(self) -> int:
-        return self.config.api.workers or (os.cpu_count() or 1)
-
-    def public_url(self) -> str:
-        port = self.config.server.https_port
-        suffix = "" if port == 443 else f":{port}"
-        return f"https://{self.config.server.hostname}{suffix}"
-
-
 def _check_semantics(config: Config) -> None:
     """What types alone cannot say; each failure names its key."""
     server = config.server
@@ -337,14 +222,14 @@ def _check_semantics(config: Config) -> None:
         raise ConfigError("photos.max_upload_mb: must be below server.max_body_mb, which caps the whole request")
 
 
-def _toml(raw: bytes, name: str) -> dict[str, object]:
+def read_toml(raw: bytes, name: str) -> dict[str, object]:
     try:
         return tomllib.loads(raw.decode())
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{name}: not valid TOML ({exc})") from None
 
 
-def _convert(kind: type[T], data: object, name: str) -> T:
+def convert(kind: type[T], data: object, name: str) -> T:
     try:
         return msgspec.convert(data, kind)
     except msgspec.ValidationError as exc:
@@ -363,7 +248,7 @@ def _key_message(message: str) -> str:
 
 
 def parse_config(raw: bytes) -> Config:
-    config = _convert(Config, _toml(raw, "harvest.toml"), "harvest.toml")
+    config = convert(Config, read_toml(raw, "harvest.toml"), "harvest.toml")
     try:
         _check_semantics(config)
     except ConfigError as exc:
@@ -372,73 +257,4 @@ def parse_config(raw: bytes) -> Config:
 
 
 def parse_secrets(raw: bytes) -> Secrets:
-    return _convert(Secrets, _toml(raw, "secrets.toml"), "secrets.toml")
-
-
-def _read(path: str, hint: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except FileNotFoundError:
-        raise ConfigError(f"{path} is missing; {hint}") from None
-    except PermissionError:
-        raise ConfigError(f"{path} is not readable by this user; run as root or the harvest user") from None
-
-
-def load(root: str | None = None) -> Settings:
-    """Read and validate both files under the root (``HARVEST_ROOT`` or ``/``)."""
-    layout = Layout(root=root or os.environ.get("HARVEST_ROOT", "/"))
-    config = parse_config(_read(layout.config_file, "run `harvestctl up` to create it"))
-    secrets = parse_secrets(_read(layout.secrets_file, "run `harvestctl up` to generate it"))
-    return Settings(config=config, secrets=secrets, layout=layout)
-
-
-@cache
-def current() -> Settings:
-    """The process's settings, loaded once."""
-    return load()
-
-
-def new_secrets() -> Secrets:
-    """Fresh random credentials; called once per appliance, never on a re-run."""
-    token = _random.token_urlsafe
-    kid = f"{datetime.now(UTC):%Y%m%d}-{_random.token_hex(4)}"
-    return Secrets(
-        postgres=Secrets.Postgres(password=token(32)),
-        valkey=Secrets.Valkey(password=token(32)),
-        s3=Secrets.S3(access_key="HV" + _random.token_hex(9).upper(), secret_key=token(30)),
-        jwt=Secrets.Jwt(keys=[JwtKey(kid=kid, secret=token(48))]),
-        seaweedfs=Secrets.Seaweedfs(
-            volume_write_key=token(32), volume_read_key=token(32), filer_write_key=token(32), filer_read_key=token(32)
-        ),
-        media=Secrets.Media(url_key=token(32)),
-    )
-
-
-def complete_secrets(raw: bytes) -> Secrets | None:
-    """A release that needs a new secret adds it to an existing file; nothing present is ever replaced.
-
-    Returns the completed secrets when something was missing, None when the file is already whole.
-    """
-    present = _toml(raw, "secrets.toml")
-    fresh = msgspec.to_builtins(new_secrets())
-    merged = {
-        section: (present.get(section, values) if not isinstance(values, dict) else values | present.get(section, {}))
-        for section, values in fresh.items()
-    }
-    if merged == present:
-        return None
-    return _convert(Secrets, merged, "secrets.toml")
-
-
-def render_secrets(value: Secrets) -> str:
-    """secrets.toml text. JSON's string escapes are valid TOML, so any value an operator added survives."""
-    quote = json.dumps
-    lines = ["# Generated once by harvestctl up. Keep this file 0600; never commit or paste it.", ""]
-    for section in ("postgres", "valkey", "s3", "seaweedfs", "email", "media"):
-        lines.append(f"[{section}]")
-        for key, item in msgspec.structs.asdict(getattr(value, section)).items():
-            lines.append(f"{key} = {quote(item)}")
-        lines.append("")
-    for key in value.jwt.keys:
-        lines += ["[[jwt.keys]]", f"kid = {quote(key.kid)}", f"secret = {quote(key.secret)}", ""]
-    return "\n".join(lines)
+    return convert(Secrets, read_toml(raw, "secrets.toml"), "secrets.toml")
