@@ -94,9 +94,9 @@ class Stack:
     @cached_property
     def variables(self) -> dict[str, object]:
         """What the playbook's templates see, so the services run with the appliance's own configuration."""
-        from server import manage
+        from server.manage import appliance
 
-        harvest = manage.describe(self.settings) | {"secrets": msgspec.to_builtins(self.settings.secrets)}
+        harvest = appliance.describe(self.settings) | {"secrets": msgspec.to_builtins(self.settings.secrets)}
         # The tests share the machine with whatever else runs: keep Postgres's memory modest.
         harvest["host"] = harvest["host"] | {"memoryMb": 2048}
         return {"harvest": harvest, "harvest_venv": sys.prefix, "postgres_version": 15}
@@ -251,7 +251,7 @@ def _start_seaweedfs(stack: Stack) -> None:
     generated = Path(settings.layout.generated)
     stack.render("seaweedfs-s3.json.j2", generated / "seaweedfs-s3.json")
     stack.render("seaweedfs-security.toml.j2", generated / "seaweedfs/security.toml")
-    from server.manage import objectstore_tls
+    from server.manage.objectstore import objectstore_tls
 
     objectstore_tls(generated / "seaweedfs", owner=None)
     log = _spawn(stack, "seaweedfs", stack.command("seaweedfs"), cwd=generated / "seaweedfs")

@@ -9,7 +9,8 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from server import manage, settings
+from server import settings
+from server.manage import appliance
 from server.settings import ConfigError, parse_config, parse_secrets
 
 DEFAULTS_FILE = Path(__file__).resolve().parents[2] / "configs" / "harvest.toml"
@@ -83,36 +84,36 @@ def test_secrets_with_any_character_survive_a_round_trip():
 
 
 def test_secrets_missing_a_value_are_refused():
-    with pytest.raises(ConfigError, match="secrets.toml"):
+    with pytest.raises(ConfigError, match=r"secrets\.toml"):
         parse_secrets(b"[postgres]\npassword = 'x'\n")
 
 
 def test_init_creates_files_once_private_and_never_regenerates_secrets(tmp_path: Path):
-    first = manage.init(str(tmp_path), owner=None)
+    first = appliance.init(str(tmp_path), owner=None)
     secrets_file = tmp_path / "etc/harvest/secrets.toml"
     assert sorted(first["created"]) == sorted([str(tmp_path / "etc/harvest/harvest.toml"), str(secrets_file)])
     assert secrets_file.stat().st_mode & 0o777 == 0o600
     original = secrets_file.read_text()
-    assert manage.init(str(tmp_path), owner=None) == {"created": []}
+    assert appliance.init(str(tmp_path), owner=None) == {"created": []}
     assert secrets_file.read_text() == original
 
 
 def test_describe_carries_no_secret(tmp_path: Path):
-    manage.init(str(tmp_path), owner=None)
+    appliance.init(str(tmp_path), owner=None)
     loaded = settings.load(str(tmp_path))
-    described = str(manage.describe(loaded))
+    described = str(appliance.describe(loaded))
     for value in (loaded.secrets.postgres.password, loaded.secrets.valkey.password, loaded.secrets.s3.secret_key):
         assert value not in described
 
 
 def test_secrets_a_new_release_needs_are_added_without_touching_existing_ones(tmp_path: Path):
-    manage.init(str(tmp_path), owner=None)
+    appliance.init(str(tmp_path), owner=None)
     secrets_file = tmp_path / "etc/harvest/secrets.toml"
     before = settings.load(str(tmp_path)).secrets
     older_release = re.sub(r"\[seaweedfs\]\n(.+\n)+", "", secrets_file.read_text())
     assert "seaweedfs" not in older_release and "[[jwt.keys]]" in older_release
     secrets_file.write_text(older_release)
-    assert manage.init(str(tmp_path), owner=None)["created"] == [f"{secrets_file} (new secrets added)"]
+    assert appliance.init(str(tmp_path), owner=None)["created"] == [f"{secrets_file} (new secrets added)"]
     after = settings.load(str(tmp_path)).secrets
     assert (after.postgres, after.valkey, after.s3, after.jwt) == (
         before.postgres,

@@ -1,0 +1,133 @@
+"""The server's management entry points, run by harvestctl and Ansible as ``python -m server.manage VERB``.
+
+Each verb prints one JSON document on stdout. A failure prints one line on stderr and exits 2 (bad
+configuration), 4 (a bad argument, such as an unknown account) or 1 (anything else), so the caller can
+show it as it is. The verbs are listed in ``VERBS``; each runs one function of a module beside this one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from server import settings as settings_module
+from server.manage import accounts, appliance, database, objectstore
+from server.settings import ConfigError, Settings
+
+Result = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Verb:
+    help: str
+    #: called with the loaded settings and the parsed arguments; may return an awaitable
+    run: Callable[[Settings, argparse.Namespace], Result | Awaitable[Result]]
+    #: (name or flag, argparse keyword arguments)
+    arguments: tuple[tuple[str, dict[str, Any]], ...] = ()
+    #: the verb makes the files the settings come from, so it runs before they can be loaded
+    before_settings: bool = False
+    #: the verb needs the database engine's pool open
+    database: bool = False
+
+
+def _images_bench(settings: Settings, args: argparse.Namespace) -> Result:
+    from server.bench import images_bench
+
+    return images_bench(args.count, settings.config.photos.max_megapixels * 1_000_000, args.sample)
+
+
+OWNER = ("--owner", {"help": "system user that owns the files"})
+VERBS: dict[str, Verb] = {
+    "init": Verb(
+        "create missing harvest.toml and secrets.toml, then validate",
+        lambda _, a: appliance.init(a.root, a.owner),
+        (OWNER,),
+        before_settings=True,
+    ),
+    "validate": Verb("validate harvest.toml and secrets.toml", lambda _, __: {"valid": True}),
+    "describe": Verb("resolved configuration and paths, without secrets", lambda s, _: appliance.describe(s)),
+    "ansible-vars": Verb(
+        "write the playbook variables to a 0600 file",
+        lambda s, a: appliance.ansible_vars(s, a.target),
+        (("target", {"type": Path}),),
+    ),
+    "migrate": Verb("apply pending database migrations", lambda _, __: database.migrate(), database=True),
+    "db-status": Verb("applied and pending migrations", lambda _, __: database.migrations_status(), database=True),
+    "storage-init": Verb("create missing buckets on the object store", lambda s, _: objectstore.storage_init(s)),
+    "objectstore-tls": Verb(
+        "make the embedded store's gRPC certificates once",
+        lambda _, a: objectstore.objectstore_tls(a.folder, a.owner),
+        (("folder", {"type": Path}), OWNER),
+        before_settings=True,
+    ),
+    "create-admin": Verb(
+        "make or promote an admin; prints a one-time set-password link",
+        lambda s, a: accounts.create_admin(s, a.email),
+        (("email", {}),),
+        database=True,
+    ),
+    "set-role": Verb(
+        "change an account's role and end its logins",
+        lambda s, a: accounts.set_role(s, a.email, a.role),
+        (("email", {}), ("role", {})),
+        database=True,
+    ),
+    "bench-people": Verb(
+        "make signed-in bench accounts (for harvestctl bench)",
+        lambda s, a: accounts.bench_people(s, a.count),
+        (("count", {"type": int}),),
+        database=True,
+    ),
+    "bench-erase": Verb("erase every bench account", lambda s, _: accounts.bench_erase(s), database=True),
+    "bench-images": Verb(
+        "time the image pipeline on a phone-like photo",
+        _images_bench,
+        (("count", {"type": int}), ("--sample", {"help": "also write the sample photo to this path"})),
+    ),
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m server.manage")
+    parser.add_argument("--root", default=os.environ.get("HARVEST_ROOT", "/"))
+    verbs = parser.add_subparsers(dest="verb", required=True)
+    for name, verb in VERBS.items():
+        sub = verbs.add_parser(name, help=verb.help)
+        for flag, options in verb.arguments:
+            sub.add_argument(flag, **options)
+    return parser
+
+
+def _run(verb: Verb, args: argparse.Namespace) -> Result:
+    settings = None if verb.before_settings else settings_module.current()
+    outcome = verb.run(settings, args)  # type: ignore[arg-type]
+    if not isinstance(outcome, Awaitable):
+        return outcome
+    if verb.database:
+        return asyncio.run(database.with_engine(lambda: outcome))
+    return asyncio.run(outcome)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    os.environ["HARVEST_ROOT"] = args.root
+    try:
+        result = _run(VERBS[args.verb], args)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    except (LookupError, ValueError) as exc:
+        print(str(exc), file=sys.stderr)
+        return 4
+    except Exception as exc:  # noqa: BLE001 - one line for the operator; the caller adds the hint
+        print(f"{type(exc).__name__}: {exc}".splitlines()[0], file=sys.stderr)
+        return 1
+    print(json.dumps(result))
+    return 0

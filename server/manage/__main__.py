@@ -1,0 +1,5 @@
+import sys
+
+from server.manage import main
+
+sys.exit(main())
