@@ -27,6 +27,7 @@ from server.profiles.controller import ProfileController
 from server.profiles.service import ProfileService
 from server.web import problems
 from server.web.auth import DEPENDENCIES
+from server.web.middleware import request_ids
 from server.web.problems import HANDLERS, problem
 
 
@@ -85,6 +86,7 @@ def create_app() -> Litestar:
             "profiles": Provide(profile_service, sync_to_thread=False),
         },
         lifespan=[dependencies],
+        middleware=[request_ids],
         exception_handlers=HANDLERS,
         state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(

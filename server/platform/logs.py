@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import sys
@@ -19,6 +20,11 @@ _SECRET_TEXT = re.compile(
     r"|\beyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]*"
 )
 _STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+#: JSON's own scalars pass through as they are; every other value is logged as scrubbed text
+_SCALARS = (bool, int, float, type(None))
+
+#: the id nginx gave the request being handled (server.web.middleware sets it); every line logged meanwhile carries it
+request_id: contextvars.ContextVar[str] = contextvars.ContextVar("request_id")
 
 
 def scrub(text: str) -> str:
@@ -31,14 +37,31 @@ def scrub(text: str) -> str:
     return _SECRET_TEXT.sub(mask, text)
 
 
+def _as_text(value: object) -> str:
+    try:
+        return scrub(str(value))
+    except Exception:  # noqa: BLE001 - a broken __str__ of any kind must not cost the line
+        return f"<unprintable {type(value).__name__}>"
+
+
 def _clean(key: str, value: Any) -> Any:
+    """A value msgspec can always encode: secrets redacted by key, text scrubbed, anything else as scrubbed text."""
     if _SECRET_KEYS.search(key):
         return "[redacted]"
-    if isinstance(value, str):
-        return scrub(value)
+    if isinstance(value, _SCALARS) and not (isinstance(value, int) and abs(value) >= 2**63):
+        return value
     if isinstance(value, dict):
-        return {k: _clean(str(k), v) for k, v in value.items()}
-    return value
+        return {str(k): _clean(str(k), v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_clean("", v) for v in value]
+    return _as_text(value)
+
+
+def _message(record: logging.LogRecord) -> str:
+    try:
+        return scrub(record.getMessage())
+    except Exception:  # noqa: BLE001 - arguments that do not fit: log the format alone, never the raw arguments
+        return f"{_as_text(record.msg)} [arguments did not fit the message]"
 
 
 class JsonFormatter(logging.Formatter):
@@ -47,8 +70,11 @@ class JsonFormatter(logging.Formatter):
             "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created)) + f".{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
-            "msg": scrub(record.getMessage()),
+            "msg": _message(record),
         }
+        current = request_id.get(None)
+        if current is not None:
+            entry["request_id"] = current
         for key, value in vars(record).items():
             if key not in _STANDARD:
                 entry[key] = _clean(key, value)
