@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs a Harvest appliance on this host and starts it:
-#   sudo ./install.sh                 everything under /
-#   sudo ./install.sh --root DIR      everything under DIR (tests, or a second appliance beside the first)
-#   sudo ./install.sh --packages-only only the Debian packages the appliance runs on (the test command uses it)
-# Idempotent: run it again to upgrade the installed release; `harvestctl up` then restarts what changed.
+#   ./install.sh                 everything under /
+#   ./install.sh --root DIR      everything under DIR (tests, or a second appliance beside the first)
+#   ./install.sh --packages-only only the Debian packages the appliance runs on (the test command uses it)
+# Runs as root (a user with sudo is asked for it). Idempotent: run it again to upgrade the installed
+# release; `harvestctl up` then restarts what changed.
 set -euo pipefail
 
 root=/
@@ -12,18 +13,22 @@ here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 
 die() { printf 'install.sh: %s\n' "$1" >&2; [ -n "${2:-}" ] && printf 'hint: %s\n' "$2" >&2; exit "${3:-1}"; }
 step() { printf '==> %s\n' "$1" >&2; }
+arguments=("$@")
 
 while [ $# -gt 0 ]; do
   case "$1" in
     --root) [ $# -ge 2 ] || die "--root needs a folder" "./install.sh --root /srv/harvest" 64; root=$2; shift 2 ;;
     --root=*) root=${1#--root=}; shift ;;
     --packages-only) packages_only=true; shift ;;
-    -h|--help) sed -n '2,6s/^# \{0,1\}//p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,8s/^# \{0,1\}//p' "$0"; exit 0 ;;
     *) die "unknown option $1" "see ./install.sh --help" 64 ;;
   esac
 done
 
-[ "$(id -u)" -eq 0 ] || die "must run as root" "sudo ./install.sh" 3
+if [ "$(id -u)" -ne 0 ]; then
+  command -v sudo >/dev/null || die "must run as root" "log in as root (su -) and run ./install.sh again" 3
+  exec sudo -- "$0" "${arguments[@]}"
+fi
 
 # shellcheck disable=SC1091
 . /etc/os-release
@@ -68,7 +73,12 @@ tar -C "$here" --exclude='__pycache__' --exclude='*.pyc' \
   -cf - harvestctl server playbooks configs migrations pyproject.toml README.md | tar -C "$release" -xf -
 [ -x "$venv/bin/python" ] || /usr/bin/python3 -m venv "$venv"
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip >/dev/null
-"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -e "$release"
+# Exactly the locked, hash-checked set; the release itself adds no dependency of its own.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps \
+  -r "$release/configs/requirements/appliance.txt"
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check --no-deps -e "$release"
+"$venv/bin/python" -m pip check >/dev/null || die "the locked dependencies do not fit pyproject.toml" \
+  "regenerate configs/requirements/*.txt (see README) and re-run ./install.sh"
 "$venv/bin/python" -c 'import harvestctl, server' || die "the release did not install into $venv" "re-run ./install.sh; pip's output is above"
 
 step "Putting harvestctl on PATH"
