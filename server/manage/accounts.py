@@ -12,14 +12,12 @@ from server.settings import Settings
 
 @asynccontextmanager
 async def _auth_service(settings: Settings) -> AsyncIterator[AuthService]:
-    from piccolo.engine import engine_finder
-
     from server.auth.tokens import TokenIssuer
-    from server.platform import cache
+    from server.platform import cache, database
 
     valkey = cache.client_for(settings)
     try:
-        yield AuthService(engine_finder(), valkey, TokenIssuer(settings), settings.config.limits)
+        yield AuthService(database.engine(), valkey, TokenIssuer(settings), settings.config.limits)
     finally:
         await valkey.aclose()
 

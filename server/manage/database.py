@@ -11,9 +11,11 @@ T = TypeVar("T")
 
 
 async def with_engine(work: Callable[[], Awaitable[T]]) -> T:
-    from piccolo.engine import engine_finder
+    """Run ``work`` with the database pool open."""
+    from server.platform import database
 
-    engine = engine_finder()
+    engine = database.engine()
+    # No command timeout: a migration may rewrite a large table.
     await engine.start_connection_pool(min_size=1, max_size=2)
     try:
         # Piccolo prints progress; keep stdout for the one JSON answer.

@@ -23,7 +23,9 @@ def objectstore_tls(folder: Path, owner: str | None) -> dict[str, Any]:
         return {"created": []}
     now = datetime.now(UTC)
 
-    def issue(subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer, ca: bool) -> x509.Certificate:
+    def issue(
+        subject: str, key: ec.EllipticCurvePrivateKey, issuer: x509.Name, signer: ec.EllipticCurvePrivateKey, ca: bool
+    ) -> x509.Certificate:
         builder = (
             x509.CertificateBuilder()
             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, subject)]))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
 from server.settings import Settings
@@ -11,6 +12,14 @@ from server.settings import Settings
 
 def engine_for(settings: Settings) -> PostgresEngine:
     return PostgresEngine(config=settings.postgres_connection())
+
+
+def engine() -> PostgresEngine:
+    """The process's engine, the one ``piccolo_conf.py`` names (and tables use)."""
+    found = engine_finder()
+    if not isinstance(found, PostgresEngine):
+        raise RuntimeError("piccolo_conf.py names no Postgres engine")
+    return found
 
 
 async def open_pool(engine: PostgresEngine, *, max_size: int = 10) -> None:
@@ -25,6 +34,8 @@ async def close_pool(engine: PostgresEngine) -> None:
 
 
 async def ping(engine: PostgresEngine, timeout: float = 2.0) -> None:
+    if engine.pool is None:
+        raise RuntimeError("the database pool is not open")
     async with asyncio.timeout(timeout):
         async with engine.pool.acquire() as connection:
             await connection.fetchval("SELECT 1")
