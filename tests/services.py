@@ -209,7 +209,7 @@ def _start_postgres(stack: Stack) -> None:
     # Durability is not what these tests check; skipping fsync keeps them fast.
     argv = [*stack.command("postgres"), "-c", "fsync=off", "-c", "full_page_writes=off", "-c", "synchronous_commit=off"]
     log = _spawn(stack, "postgres", argv, user=SERVICE_USER)
-    wait_for(lambda: (sockets / f".s.PGSQL.{pg.port}").exists(), "postgres", log=log)
+    wait_for((sockets / f".s.PGSQL.{pg.port}").exists, "postgres", log=log)
     password = stack.settings.secrets.postgres.password
     psql = [
         PG_BIN / "psql",

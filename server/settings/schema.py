@@ -30,7 +30,7 @@ class ServerSection(_Section):
     #: the public name clients use; it goes into the TLS certificate and generated links
     hostname: str = "localhost"
     #: address nginx listens on; the only listener that may face the network
-    listen: str = "0.0.0.0"
+    listen: str = "0.0.0.0"  # noqa: S104 - nginx is the one listener meant to face the network
     http_port: Port = 80
     https_port: Port = 443
     #: operator-supplied certificate and key; empty means a generated self-signed pair

@@ -85,7 +85,7 @@ async def test_reset_links_expire(client, db, valkey, stack):
     await register(client, **account)
     await client.post("/api/auth/forgot-password", json={"email": email})
     await run_jobs(valkey, db)
-    token = token_from([m for m in stack.mailbox.to(email) if "Reset" in m["Subject"]][0])
+    token = token_from(next(m for m in stack.mailbox.to(email) if "Reset" in m["Subject"]))
     await db.pool.execute("UPDATE email_tokens SET expires_at = now() - interval '1 second' WHERE purpose = 'reset'")
     expired = await client.post(
         "/api/auth/reset-password", json={"token": token, "newPassword": "fresh passphrase here"}
