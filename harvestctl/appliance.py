@@ -46,7 +46,8 @@ class Appliance:
         if done.returncode != 0:
             reason = (done.stderr.strip().splitlines() or ["no output"])[-1]
             raise CliError(f"{verb} failed: {reason}", "run `harvestctl doctor` to see which part is down")
-        return json.loads(done.stdout)
+        answer: dict[str, Any] = json.loads(done.stdout)
+        return answer
 
     @cached_property
     def description(self) -> dict[str, Any]:
@@ -55,11 +56,13 @@ class Appliance:
 
     @property
     def layout(self) -> dict[str, str]:
-        return self.description["layout"]
+        layout: dict[str, str] = self.description["layout"]
+        return layout
 
     @property
     def config(self) -> dict[str, Any]:
-        return self.description["config"]
+        config: dict[str, Any] = self.description["config"]
+        return config
 
     def https_url(self, path: str = "") -> str:
         """The API through nginx, as seen from this host."""

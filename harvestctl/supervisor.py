@@ -45,7 +45,7 @@ class Supervisor:
 
     def alive(self) -> bool:
         try:
-            return self._call("getState")["statename"] == "RUNNING"
+            return bool(self._call("getState")["statename"] == "RUNNING")
         except CliError:
             return False
 
