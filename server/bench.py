@@ -14,6 +14,7 @@ from typing import Any
 from PIL import Image
 
 from server.auth import passwords
+from server.auth.roles import Role
 from server.auth.service import AuthService
 from server.auth.tables import User
 from server.platform import images
@@ -79,7 +80,7 @@ async def create_people(service: AuthService, count: int) -> dict[str, Any]:
                 created_at=now,
             )
         )
-        pair = await service.open_session(user_id, "user", "harvestctl bench")
+        pair = await service.open_session(user_id, Role.USER, "harvestctl bench")
         people.append({"id": str(user_id), "accessToken": pair.access_token})
     return {"people": people}
 

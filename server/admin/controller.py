@@ -7,6 +7,7 @@ from typing import Any
 from litestar import Controller, get
 from litestar.datastructures import State
 
+from server.auth.roles import Role
 from server.platform.jobs import JobQueue
 from server.web.auth import Auth, requires_role
 
@@ -14,7 +15,7 @@ from server.web.auth import Auth, requires_role
 class AdminController(Controller):
     path = "/api/admin"
     tags = ["admin"]
-    guards = [requires_role("moderator", "admin")]
+    guards = [requires_role(Role.MODERATOR, Role.ADMIN)]
 
     @get("/stats")
     async def stats(self, auth: Auth, state: State) -> dict[str, Any]:

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Any, get_args
+from typing import Any
 
 from server.auth import passwords
-from server.auth.schemas import Role
+from server.auth.roles import Role
 from server.auth.service import AuthService, issue_email_token, normalise_email
 from server.auth.tables import Session, User
 from server.settings import Settings
 
-ROLES = get_args(Role)
+ROLES = [role.value for role in Role]
 
 
 async def create_admin(settings: Settings, service: AuthService, email: str) -> dict[str, Any]:
@@ -29,7 +29,7 @@ async def create_admin(settings: Settings, service: AuthService, email: str) -> 
                 email=email,
                 password_hash=unusable,
                 first_name="Admin",
-                role="admin",
+                role=Role.ADMIN,
                 email_verified_at=dt.datetime.now(dt.UTC),
                 created_at=dt.datetime.now(dt.UTC),
             )
@@ -37,7 +37,7 @@ async def create_admin(settings: Settings, service: AuthService, email: str) -> 
         created = True
     else:
         user_id, created = row["id"], False
-        await set_role(service, email, "admin")
+        await set_role(service, email, Role.ADMIN)
     token = await issue_email_token(user_id, "reset")
     return {"email": email, "created": created, "token": token, "link": settings.link(f"reset-password?token={token}")}
 

@@ -8,10 +8,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from server.auth.roles import Role
 from server.web.schemas import ONE_LINE, Camel
 
 Gender = Literal["woman", "man", "nonbinary"]
-Role = Literal["user", "moderator", "admin"]
 Email = Annotated[
     str,
     msgspec.Meta(

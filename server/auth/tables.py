@@ -5,6 +5,8 @@ from __future__ import annotations
 from piccolo.columns import UUID, Date, ForeignKey, OnDelete, Text, Timestamptz, Varchar
 from piccolo.table import Table
 
+from server.auth.roles import Role
+
 
 class User(Table, tablename="users"):
     id = UUID(primary_key=True)
@@ -16,8 +18,8 @@ class User(Table, tablename="users"):
     #: null only for staff accounts an operator made on the host (`harvestctl users create-admin`)
     date_of_birth = Date(null=True, default=None)
     gender = Varchar(length=16, null=True, default=None)
-    #: user, moderator or admin
-    role = Varchar(length=16, default="user")
+    #: one of Role, checked by the database
+    role = Varchar(length=16, default=Role.USER)
     email_verified_at = Timestamptz(null=True, default=None)
     created_at = Timestamptz()
 

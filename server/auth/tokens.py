@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 import jwt
 
+from server.auth.roles import Role
 from server.errors import Unauthorized
 from server.settings import Settings
 
@@ -88,7 +89,10 @@ class TokenIssuer:
             if claims["typ"] != "access":
                 raise Unauthorized("the access token is not valid")
             return Claims(
-                uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), str(claims.get("role", "user")), int(claims["exp"])
+                uuid.UUID(claims["sub"]),
+                uuid.UUID(claims["sid"]),
+                str(claims.get("role", Role.USER)),
+                int(claims["exp"]),
             )
         except jwt.ExpiredSignatureError:
             raise Unauthorized("the access token has expired; refresh it") from None

@@ -15,6 +15,7 @@ from valkey.asyncio import Valkey
 from server import settings as settings_module
 from server.photos.media import VARIANTS, original_key, variant_key
 from server.photos.service import PROCESS_JOB, PURGE_JOB, forget_visible, object_keys
+from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import cache as cache_module
 from server.platform import images
@@ -33,7 +34,7 @@ def _clients() -> tuple[Storage, Valkey]:
 async def process_photo(job: Job) -> None:
     photo_id = uuid.UUID(job.payload["photoId"])
     row = await Photo.select(Photo.state, Photo.user).where(Photo.id == photo_id).first()
-    if row is None or row["state"] != "processing":
+    if row is None or row["state"] != PhotoState.PROCESSING:
         return  # deleted, erased or already done
     storage, valkey = _clients()
     data = await storage.get("originals", original_key(photo_id))
@@ -46,11 +47,11 @@ async def process_photo(job: Job) -> None:
     except (images.NotAnImage, images.BadImage) as exc:
         # The upload was checked already; a file Pillow cannot finish now is refused, not retried forever.
         log.warning("photo could not be processed", extra={"photo": str(photo_id), "error": str(exc)})
-        await Photo.update({Photo.state: "rejected"}).where(Photo.id == photo_id)
+        await Photo.update({Photo.state: PhotoState.REJECTED}).where(Photo.id == photo_id)
         return
     for variant in VARIANTS:
         await storage.put("media", variant_key(photo_id, variant), getattr(variants, variant), "image/webp")
-    state = "approved" if limits.moderation == "post" else "pending_review"
+    state = PhotoState.APPROVED if limits.moderation == "post" else PhotoState.PENDING_REVIEW
     done = (
         await Photo.update(
             {
@@ -62,7 +63,7 @@ async def process_photo(job: Job) -> None:
                 Photo.processed_at: dt.datetime.now(dt.UTC),
             }
         )
-        .where((Photo.id == photo_id) & (Photo.state == "processing"))
+        .where((Photo.id == photo_id) & (Photo.state == PhotoState.PROCESSING))
         .returning(Photo.id)
     )
     if not done:  # the photo was deleted while its variants were being made

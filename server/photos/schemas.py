@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Literal
 
+from server.photos.states import PhotoState
 from server.web.schemas import Camel
-
-PhotoState = Literal["processing", "pending_review", "approved", "rejected"]
 
 
 class PhotoUrls(Camel):

@@ -19,6 +19,7 @@ from valkey.exceptions import ValkeyError
 from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, UnsupportedMedia
 from server.photos.media import VARIANTS, MediaSigner, original_key, variant_key
 from server.photos.schemas import PhotoUrls, PhotoView
+from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import images
 from server.platform.jobs import JobQueue
@@ -87,7 +88,7 @@ class PhotoService:
                     Photo(
                         id=photo_id,
                         user=user_id,
-                        state="processing",
+                        state=PhotoState.PROCESSING,
                         position=count,
                         source_format=source_format,
                         created_at=dt.datetime.now(dt.UTC),
@@ -97,7 +98,7 @@ class PhotoService:
         except BaseException:
             await self.storage.remove("originals", [original_key(photo_id)])
             raise
-        return PhotoView(id=photo_id, state="processing", urls=None, blurhash=None, position=count)
+        return PhotoView(id=photo_id, state=PhotoState.PROCESSING, urls=None, blurhash=None, position=count)
 
     async def delete(self, user_id: uuid.UUID, photo_id: uuid.UUID) -> None:
         """Remove the photo; its objects are deleted by a job committed with the row's removal."""
@@ -153,7 +154,7 @@ class PhotoService:
         else:
             rows = (
                 await Photo.select(Photo.id, Photo.blurhash, Photo.width, Photo.height)
-                .where((Photo.user == user_id) & (Photo.state == "approved"))
+                .where((Photo.user == user_id) & (Photo.state == PhotoState.APPROVED))
                 .order_by(Photo.position)
             )
             rows = [row | {"id": str(row["id"])} for row in rows]
@@ -164,7 +165,7 @@ class PhotoService:
         return [
             PhotoView(
                 id=uuid.UUID(row["id"]),
-                state="approved",
+                state=PhotoState.APPROVED,
                 urls=PhotoUrls(**self.signer.urls(uuid.UUID(row["id"]))),
                 blurhash=row["blurhash"],
                 position=position,
@@ -175,7 +176,7 @@ class PhotoService:
         ]
 
     def _view(self, row: dict[str, Any]) -> PhotoView:
-        ready = row["processed_at"] is not None and row["state"] != "rejected"
+        ready = row["processed_at"] is not None and row["state"] != PhotoState.REJECTED
         return PhotoView(
             id=row["id"],
             state=row["state"],

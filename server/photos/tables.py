@@ -6,13 +6,14 @@ from piccolo.columns import UUID, ForeignKey, Integer, OnDelete, SmallInt, Times
 from piccolo.table import Table
 
 from server.auth.tables import User
+from server.photos.states import PhotoState
 
 
 class Photo(Table, tablename="photos"):
     id = UUID(primary_key=True)
     user = ForeignKey(User, on_delete=OnDelete.cascade, index=True)
-    #: processing → pending_review | approved (by the moderation policy) → rejected by a moderator
-    state = Varchar(length=16, default="processing")
+    #: one of PhotoState, checked by the database
+    state = Varchar(length=16, default=PhotoState.PROCESSING)
     #: 0 is the primary photo; the order the person chose
     position = SmallInt()
     #: what the content turned out to be (jpeg, png, webp, heif), never what the client claimed
