@@ -2,17 +2,29 @@
 
 Every variant is re-encoded from pixels alone, so no EXIF, GPS, XMP or maker note of the upload can
 travel into a file anyone is served.
+
+Decoding cost is not bounded by file size: a valid progressive JPEG may repeat a scan a thousand
+times, and each repeat walks every block of the image again. So a JPEG with more scans than any
+encoder writes is refused before decoding, and all decoding happens in a helper process with a CPU
+limit: whatever a file does, it costs at most that budget, then the helper is killed (and replaced).
 """
 
 from __future__ import annotations
 
 import asyncio
 import io
+import math
+import multiprocessing
 import os
+import resource
+import signal
+import threading
 import warnings
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
 from typing import TypeVar
 
 import blurhash
@@ -25,12 +37,29 @@ pillow_heif.register_heif_opener()
 T = TypeVar("T")
 LARGE = 1080
 THUMB = 320
-#: Pillow's format names for what we accept, with the name we store
-ACCEPTED = {"JPEG": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heif"}
+#: Pillow's format names for what we accept, with the name we store. MPO (phones' multi-picture JPEGs,
+#: e.g. HDR gain maps) is a JPEG followed by more pictures; Pillow opens its first frame.
+ACCEPTED = {"JPEG": "jpeg", "MPO": "jpeg", "PNG": "png", "WEBP": "webp", "HEIF": "heif"}
+#: libjpeg's progressive script has 10 scans and optimisers (mozjpeg) stay near that; cameras write 1.
+#: Past this a file is built to burn CPU: each scan costs a walk over every block of the image.
+MAX_JPEG_SCANS = 64
+#: CPU seconds a helper may spend proving an upload is an image (a 40 MP progressive JPEG takes ~0.7 s)
+INSPECT_CPU_SECONDS = 2
+#: CPU seconds a helper may spend making the variants (a 40 MP image takes ~1 s)
+VARIANTS_CPU_SECONDS = 10
+_SOS = b"\xff\xda"
+_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-# Decoding is CPU and memory heavy (a 40 MP image is 160 MB of pixels): at most one per core.
+# Decoding is CPU and memory heavy (a 40 MP image is 160 MB of pixels): at most one per core. Each
+# thread hands its work to a helper process of its own, so a file that is killed for its CPU use takes
+# no one else's work with it.
 _POOL = ThreadPoolExecutor(max_workers=os.cpu_count() or 1, thread_name_prefix="images")
+_HELPERS = threading.local()
+# Helpers fork from a small server process that has imported this module (and so the codecs) once:
+# forking the API or worker itself, with its threads and sockets, is unsafe, and spawning is slow.
+_PROCESSES = multiprocessing.get_context("forkserver")
+_PROCESSES.set_forkserver_preload([__name__])
 
 
 class NotAnImage(ValueError):
@@ -72,6 +101,8 @@ def decode(data: bytes, max_pixels: int, scale_to: int = LARGE) -> Image.Image:
     kind = sniff(data[:16])
     if kind is None:
         raise NotAnImage("send a JPEG, PNG, WebP or HEIC image")
+    if kind == "JPEG" and jpeg_scans(data) > MAX_JPEG_SCANS:
+        raise BadImage(f"the JPEG has more than {MAX_JPEG_SCANS} scans; save it again from a photo app")
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -122,9 +153,89 @@ def make_variants(data: bytes, max_pixels: int) -> Variants:
     )
 
 
-async def run(work: Callable[..., T], *args: object) -> T:
-    """Run blocking image work on the bounded image pool."""
-    return await asyncio.get_running_loop().run_in_executor(_POOL, work, *args)
+def jpeg_scans(data: bytes) -> int:
+    """How many scans (SOS markers) a JPEG has, counted without decoding.
+
+    The headers before the first scan are walked by their lengths (an EXIF thumbnail holds a scan of its
+    own); after it, entropy-coded data escapes every 0xFF, so each remaining 0xFFDA is a scan.
+    """
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return 0  # not a marker where one must be: Pillow reports the corruption
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte before a marker
+            at += 1
+        elif marker in _STANDALONE_MARKERS:
+            at += 2
+        elif marker == _SOS[1]:
+            return 1 + data.count(_SOS, at + 2)
+        else:
+            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
+    return 0
+
+
+async def run(work: Callable[..., T], *args: object, cpu_seconds: int = VARIANTS_CPU_SECONDS) -> T:
+    """Run blocking image work in a helper process that may spend ``cpu_seconds`` of CPU on it.
+
+    Raises BadImage when the work runs out of time; the work's own NotAnImage and BadImage come through.
+    """
+    return await asyncio.get_running_loop().run_in_executor(_POOL, _in_helper, work, args, cpu_seconds)
+
+
+def _in_helper(work: Callable[..., T], args: tuple[object, ...], cpu_seconds: int) -> T:
+    helper, connection = _helper()
+    try:
+        connection.send((work, args, cpu_seconds))
+        # The CPU limit is the bound; the wall clock only catches a helper stalled (swapping, stopped) long
+        # past it, with room for a busy machine sharing its cores.
+        outcome: tuple[bool, object] | None = connection.recv() if connection.poll(cpu_seconds * 5) else None
+    except (EOFError, OSError):  # the helper died before answering
+        outcome = None
+    if outcome is None:
+        helper.kill()
+        helper.join()
+        connection.close()
+        _HELPERS.current = None
+        if helper.exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
+            raise BadImage("the image takes too long to decode")
+        raise RuntimeError(f"the image helper ended without an answer (exit code {helper.exitcode})")
+    done, value = outcome
+    if done:
+        return value  # type: ignore[return-value]
+    raise value  # type: ignore[misc]
+
+
+def _helper() -> tuple[BaseProcess, Connection]:
+    """This pool thread's helper process, started when there is none (first use, or the last one was killed)."""
+    current: tuple[BaseProcess, Connection] | None = getattr(_HELPERS, "current", None)
+    if current is None:
+        mine, theirs = _PROCESSES.Pipe()
+        helper = _PROCESSES.Process(target=_serve, args=(theirs,), name="harvest-images", daemon=True)
+        helper.start()
+        theirs.close()
+        current = _HELPERS.current = (helper, mine)
+    return current
+
+
+def _serve(connection: Connection) -> None:
+    """A helper's loop: one piece of work at a time, each allowed ``cpu_seconds`` more CPU than spent so far."""
+    while True:
+        try:
+            work, args, cpu_seconds = connection.recv()
+        except EOFError:  # the parent is gone
+            return
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        spent = math.ceil(usage.ru_utime + usage.ru_stime)
+        # Past the soft limit the kernel sends SIGXCPU, whose default action ends the process. The hard limit
+        # stays unlimited: an unprivileged process could never raise it again for the next piece of work.
+        resource.setrlimit(resource.RLIMIT_CPU, (spent + cpu_seconds, resource.RLIM_INFINITY))
+        try:
+            outcome: tuple[bool, object] = (True, work(*args))
+        except (NotAnImage, BadImage) as exc:
+            outcome = (False, exc)
+        # Any other exception is a defect: it ends the helper with its traceback, and the caller's RuntimeError.
+        connection.send(outcome)
 
 
 def _fit(image: Image.Image, longest: int) -> Image.Image:
@@ -150,9 +261,10 @@ def _to_srgb(image: Image.Image, icc: bytes | None) -> Image.Image:
     if not icc:
         return image
     try:
-        return ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
+        converted = ImageCms.profileToProfile(image, ImageCms.ImageCmsProfile(io.BytesIO(icc)), _SRGB, outputMode="RGB")
     except (ImageCms.PyCMSError, OSError):
         return image
+    return converted or image  # None only when converting in place, which this does not ask for
 
 
 def _webp(image: Image.Image, quality: int) -> bytes:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import random
+import time
 
 import pytest
 from PIL import Image, ImageDraw
@@ -98,3 +100,61 @@ def test_similar_pictures_get_close_perceptual_hashes_and_different_ones_do_not(
     other = images.make_variants(_jpeg(_scene(2), 92), LIMIT).phash
     distance = lambda a, b: bin(int(a, 16) ^ int(b, 16)).count("1")  # noqa: E731
     assert distance(first, second) <= 6 < distance(first, other)
+
+
+def test_a_progressive_jpeg_with_a_thousand_scans_is_refused_before_decoding():
+    bomb = samples.scan_bomb()
+    assert images.jpeg_scans(bomb) > images.MAX_JPEG_SCANS
+    started = time.perf_counter()
+    with pytest.raises(images.BadImage, match="scans"):
+        images.inspect(bomb, LIMIT)
+    assert time.perf_counter() - started < 0.1
+
+
+def test_scans_are_counted_from_the_image_not_from_an_exif_thumbnail():
+    assert images.jpeg_scans(samples.iphone_jpeg()) == 1
+    out = io.BytesIO()
+    thumbnail = io.BytesIO()
+    Image.new("RGB", (160, 120)).save(thumbnail, "JPEG", progressive=True)
+    exif = Image.Exif()
+    exif[0x010F] = "Camera"
+    exif_bytes = exif.tobytes() + thumbnail.getvalue()  # a thumbnail's scans inside APP1
+    Image.new("RGB", (640, 480)).save(out, "JPEG", progressive=True, exif=exif_bytes)
+    assert images.jpeg_scans(out.getvalue()) == images.jpeg_scans(_progressive(640, 480))
+
+
+def _progressive(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (width, height)).save(out, "JPEG", progressive=True)
+    return out.getvalue()
+
+
+async def test_work_past_its_cpu_budget_is_killed_and_other_work_goes_on():
+    started = time.perf_counter()
+    # sum over ten billion numbers would hold a core for minutes; the helper is killed after one CPU second.
+    endless, normal = await asyncio.gather(
+        images.run(sum, range(10**10), cpu_seconds=1),
+        images.run(images.inspect, samples.iphone_jpeg(), LIMIT, cpu_seconds=images.INSPECT_CPU_SECONDS),
+        return_exceptions=True,
+    )
+    assert isinstance(endless, images.BadImage) and "too long" in str(endless)
+    assert normal == "jpeg"
+    assert time.perf_counter() - started < 10
+    # The killed helper is replaced: the next piece of work runs as usual.
+    assert await images.run(images.inspect, samples.png(), LIMIT) == "png"
+
+
+async def test_the_works_own_refusals_come_back_from_the_helper():
+    with pytest.raises(images.BadImage, match="megapixels"):
+        await images.run(images.make_variants, samples.png_bomb(), LIMIT)
+    with pytest.raises(images.NotAnImage):
+        await images.run(images.inspect, b"GIF89a" + bytes(64), LIMIT)
+
+
+def test_a_multi_picture_jpeg_is_taken_as_its_first_picture():
+    data = samples.mpo(1200, 900)
+    assert images.inspect(data, LIMIT) == "jpeg"
+    variants = images.make_variants(data, LIMIT)
+    # The first picture (orientation tag applied), not the small second one.
+    assert (variants.width, variants.height) == (810, 1080)
+    assert not Image.open(io.BytesIO(variants.large)).getexif()

@@ -78,3 +78,21 @@ def png_bomb(side: int = 20_000) -> bytes:
     row = b"\x00" + b"\x00" * ((side + 7) // 8)
     pixels = zlib.compress(row * side, 9)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", pixels) + chunk(b"IEND", b"")
+
+
+def scan_bomb(side: int = 4000, repeats: int = 1000) -> bytes:
+    """A valid progressive JPEG that repeats its last scan: ~94 KB whose decoding walks 16 MP a thousand times."""
+    out = io.BytesIO()
+    Image.new("L", (side, side), 128).save(out, "JPEG", progressive=True, quality=50)
+    data = out.getvalue()
+    assert data.endswith(b"\xff\xd9")
+    last_scan = data[data.rindex(b"\xff\xda") : -2]
+    return data[:-2] + last_scan * repeats + b"\xff\xd9"
+
+
+def mpo(width: int = 1200, height: int = 900) -> bytes:
+    """A multi-picture JPEG as phones write them: the photo, then a second picture (here a gain map)."""
+    out = io.BytesIO()
+    gain_map = Image.new("RGB", (width // 4, height // 4), (40, 40, 40))
+    _scene(width, height).save(out, "MPO", save_all=True, append_images=[gain_map], exif=_iphone_exif().tobytes())
+    return out.getvalue()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import time
 import uuid
 from urllib.parse import urlsplit
 
@@ -108,6 +109,27 @@ async def test_a_png_bomb_is_refused_with_422_and_the_worker_stays_up(client, db
     await uploaded(client, me["accessToken"])
     await run_jobs(valkey, db)
     assert [p["state"] for p in await my_photos(client, me["accessToken"])] == ["approved"]
+
+
+async def test_a_progressive_jpeg_scan_bomb_is_refused_at_once_with_422(client, db):
+    me = await register(client)
+    await uploaded(client, me["accessToken"])  # the image helper is running, as on a server that has served a while
+    started = time.perf_counter()
+    response = await upload(client, me["accessToken"], samples.scan_bomb(), "bomb.jpg")
+    assert time.perf_counter() - started < 0.5
+    assert response.status_code == 422, response.text
+    assert response.json()["errors"][0]["field"] == "file" and "scans" in response.json()["detail"]
+    assert await db.pool.fetchval("SELECT count(*) FROM photos") == 1
+
+
+async def test_a_multi_picture_jpeg_is_accepted_as_its_first_picture(client, db, valkey):
+    me = await register(client)
+    photo = await uploaded(client, me["accessToken"], samples.mpo(1200, 900))
+    await run_jobs(valkey, db)
+    [ready] = await my_photos(client, me["accessToken"])
+    assert ready["id"] == photo["id"] and ready["state"] == "approved"
+    assert (ready["width"], ready["height"]) == (810, 1080)
+    assert await db.pool.fetchval("SELECT source_format FROM photos") == "jpeg"
 
 
 @pytest.mark.parametrize(
