@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 from litestar import Controller, Request, delete, get, post
+from litestar.datastructures import CacheControlHeader
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
@@ -40,6 +41,8 @@ async def _throttle(request: Request) -> None:
 class AuthController(Controller):
     path = "/api/auth"
     tags = ["auth"]
+    #: tokens and session lists must never be kept by a cache on the way or on the device
+    cache_control = CacheControlHeader(no_store=True)
 
     @post("/register", before_request=_throttle, status_code=HTTP_201_CREATED)
     async def register(self, data: JSONBody[RegisterRequest], auth: Auth, request: Request) -> AuthResponse:
@@ -53,7 +56,7 @@ class AuthController(Controller):
     async def oauth(
         self, provider: FromPath[str], data: JSONBody[OauthRequest], auth: Auth, request: Request
     ) -> AuthResponse:
-        return await auth.oauth(provider, data, request.app.state.settings.config.oauth, _device(request))
+        return await auth.oauth(provider, data, request.app.state.settings.config.oauth, _device(request), _ip(request))
 
     @post("/refresh", before_request=_throttle, status_code=HTTP_200_OK)
     async def refresh(self, data: JSONBody[RefreshRequest], auth: Auth) -> TokenPair:

@@ -29,6 +29,8 @@ _MESSAGES = {
 
 
 async def send_account_email(job: Job) -> None:
+    if job.payload["userId"] is None:  # a reset asked for an address with no account (see forgot_password)
+        return
     settings = settings_module.current()
     mailer = Mailer(settings)
     if not mailer.configured:

@@ -9,13 +9,15 @@ from typing import Annotated, Literal
 import msgspec
 
 from server.auth.roles import Role
-from server.web.schemas import ONE_LINE, Camel
+from server.web.schemas import INVISIBLE, ONE_LINE, Camel
 
 Gender = Literal["woman", "man", "nonbinary"]
 Email = Annotated[
     str,
     msgspec.Meta(
-        min_length=3, max_length=254, pattern=r"^\s*[^@\s\x00-\x1f\x7f]+@[^@\s\x00-\x1f\x7f]+\.[^@\s\x00-\x1f\x7f]+\s*$"
+        min_length=3,
+        max_length=254,
+        pattern=rf"^\s*[^@\s\x00-\x1f\x7f{INVISIBLE}]+@[^@\s\x00-\x1f\x7f{INVISIBLE}]+\.[^@\s\x00-\x1f\x7f{INVISIBLE}]+\s*$",
     ),
 ]
 FirstName = Annotated[str, ONE_LINE, msgspec.Meta(min_length=1, max_length=50)]
@@ -33,6 +35,8 @@ class RegisterRequest(Camel):
 class LoginRequest(Camel):
     email: Email
     password: Password
+    #: the deviceToken an earlier sign-in on this device returned; strangers' failures never refuse it
+    device_token: Annotated[str, msgspec.Meta(max_length=100)] | None = None
 
 
 class RefreshRequest(Camel):
@@ -79,6 +83,8 @@ class TokenPair(Camel):
 
 class AuthResponse(TokenPair):
     user: UserView
+    #: keep it on the device and send it with later logins (see LoginRequest.deviceToken)
+    device_token: str
 
 
 class SessionView(Camel):

@@ -3,20 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import logging
+import unicodedata
 import uuid
 from typing import Any
 
 import asyncpg
+import msgspec
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.auth import oauth, passwords
-from server.auth.accounts import age_on
+from server.auth.accounts import birth_date_problems
 from server.auth.schemas import (
     AuthResponse,
+    FirstName,
     LoginRequest,
     OauthRequest,
     RegisterRequest,
@@ -25,6 +27,7 @@ from server.auth.schemas import (
     UserView,
 )
 from server.auth.tables import EmailToken, RefreshToken, Session, User
+from server.auth.throttle import LoginThrottle, account_key
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from server.platform.jobs import JobQueue
@@ -32,7 +35,6 @@ from server.platform.ratelimit import RateLimiter
 from server.settings import LimitsSection, OauthSection
 
 log = logging.getLogger("harvest.auth")
-MIN_AGE = 18
 _REVOKED = "auth:revoked:{}"
 _WRONG_LOGIN = "the email or password is wrong"
 _BAD_REFRESH = "the refresh token is not valid; sign in again"
@@ -53,7 +55,9 @@ async def issue_email_token(user_id: uuid.UUID, purpose: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    return email.strip().lower()
+    """The one form an address is stored and looked up in: NFKC folds look-alikes (fullwidth letters,
+    ligatures) into their plain form, so they cannot become a second account."""
+    return unicodedata.normalize("NFKC", email).strip().lower()
 
 
 def _now() -> dt.datetime:
@@ -72,11 +76,6 @@ def _user_view(row: dict[str, Any]) -> UserView:
     )
 
 
-def _account_key(email: str) -> str:
-    """Rate-limit keys name accounts by a hash, so Valkey holds no email addresses."""
-    return hashlib.sha256(email.encode()).hexdigest()[:32]
-
-
 class AuthService:
     def __init__(self, db: PostgresEngine, valkey: Valkey, issuer: TokenIssuer, limits: LimitsSection) -> None:
         self.db = db
@@ -84,6 +83,7 @@ class AuthService:
         self.issuer = issuer
         self.limits = limits
         self.limiter = RateLimiter(valkey)
+        self.throttle = LoginThrottle(valkey, limits)
 
     async def throttle_client(self, ip: str) -> None:
         """Every /api/auth request counts against its client address."""
@@ -105,9 +105,7 @@ class AuthService:
     async def register(self, request: RegisterRequest, device: str, ip: str) -> AuthResponse:
         await self.limiter.hit("register-ip", ip, self.limits.registrations_per_ip_per_hour, 3600)
         email = normalise_email(request.email)
-        errors = passwords.problems(request.password, email)
-        if age_on(request.date_of_birth, _now().date()) < MIN_AGE:
-            errors.append(FieldError("dateOfBirth", f"you must be at least {MIN_AGE} to join"))
+        errors = passwords.problems(request.password, email) + birth_date_problems(request.date_of_birth)
         if errors:
             raise Invalid(f"invalid value for {', '.join(e.field for e in errors)}", errors=errors)
         password_hash = await passwords.hash_password(request.password)
@@ -129,44 +127,55 @@ class AuthService:
                 await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "verify"})
         except asyncpg.UniqueViolationError:
             raise Conflict("an account with this email already exists; sign in instead") from None
-        return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+        device_token = await self.throttle.signed_in(account_key(email), ip)
+        return _signed_in(row, pair, device_token)
 
     async def login(self, request: LoginRequest, device: str, ip: str) -> AuthResponse:
+        """Verify a password under the login throttle (server/auth/throttle.py explains who is limited how)."""
         email = normalise_email(request.email)
-        account = _account_key(email)
-        limits = self.limits
-        window = limits.login_failure_window_minutes * 60
-        # Checked before the password, counted only on failure: a right password never locks anyone out
-        # until the window is full of wrong ones.
-        await self.limiter.check("login-fail", f"{account}:{ip}", limits.login_failures_per_account_ip, window)
-        await self.limiter.check("login-fail-account", account, limits.login_failures_per_account_per_hour, 3600)
+        attempt = await self.throttle.reserve(account_key(email), ip, request.device_token)
         row = await User.select(*User.all_columns()).where(User.email == email).first()
         matches, rehashed = await passwords.verify(row["password_hash"] if row else None, request.password)
         if not row or not matches:
-            await self.limiter.hit("login-fail", f"{account}:{ip}", 10**9, window)
-            await self.limiter.hit("login-fail-account", account, 10**9, 3600)
-            raise Unauthorized(_WRONG_LOGIN)
-        await self.limiter.clear("login-fail", f"{account}:{ip}")
+            raise Unauthorized(_WRONG_LOGIN)  # the reserved attempt stays counted as a failure
+        device_token = await self.throttle.succeeded(attempt)
         async with self.db.transaction():
             if rehashed:
                 await User.update({User.password_hash: rehashed}).where(User.id == row["id"])
             pair = await self.open_session(row["id"], row["role"], device)
-        return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+        return _signed_in(row, pair, device_token)
 
     async def oauth(
-        self, provider: str, request: OauthRequest, oauth_settings: OauthSection, device: str
+        self, provider: str, request: OauthRequest, oauth_settings: OauthSection, device: str, ip: str
     ) -> AuthResponse:
-        """Sign in with a provider: link to the account with the same (verified) email, or create one."""
+        """Sign in with a provider: link to the account with the same email, or create one.
+
+        The provider vouches for the email; an unverified password account with that address does not
+        (anyone could have registered it: the pre-account-takeover pattern). Linking to one therefore
+        removes its password, ends its logins and forgets its devices, so whoever made it has no way
+        back in; the owner can set a password later by reset.
+        """
         identity = await oauth.verify(provider, request.id_token, oauth_settings)
         email = normalise_email(identity.email)
         row = await User.select(*User.all_columns()).where(User.email == email).first()
+        unverified = row is not None and row["email_verified_at"] is None
+        unusable = await passwords.unusable_hash() if unverified else None
+        ended: list[uuid.UUID] = []
         async with self.db.transaction():
             if row is None:
                 row = await self._create_from_provider(email, identity, request)
-            elif row["email_verified_at"] is None:
-                await User.update({User.email_verified_at: _now()}).where(User.id == row["id"])
+            elif unverified:
+                now = _now()
+                await User.update({User.email_verified_at: now, User.password_hash: unusable}).where(
+                    User.id == row["id"]
+                )
+                ended = await self._end_sessions_in_transaction(row["id"], now)
+                row = row | {"email_verified_at": now}
             pair = await self.open_session(row["id"], row["role"], device)
-        return AuthResponse(user=_user_view(row), **_pair_fields(pair))
+        if unverified:
+            await self._mark_revoked(ended)
+            await self.throttle.clear(account_key(email))
+        return _signed_in(row, pair, await self.throttle.signed_in(account_key(email), ip))
 
     async def _create_from_provider(
         self, email: str, identity: oauth.Identity, request: OauthRequest
@@ -176,19 +185,21 @@ class AuthService:
             for f, v in (("dateOfBirth", request.date_of_birth), ("gender", request.gender))
             if v is None
         ]
-        if request.date_of_birth and age_on(request.date_of_birth, _now().date()) < MIN_AGE:
-            errors.append(FieldError("dateOfBirth", f"you must be at least {MIN_AGE} to join"))
+        if request.date_of_birth:
+            errors += birth_date_problems(request.date_of_birth)
         if errors:
             raise Invalid(f"invalid value for {', '.join(e.field for e in errors)}", errors=errors)
         # The provider vouches for this person; no password exists until they set one by reset.
         unusable = await passwords.unusable_hash()
+        local_part = email.split("@", maxsplit=1)[0]
+        first_name = request.first_name or _usable_name(identity.given_name) or _usable_name(local_part) or "Harvester"
         now = _now()
         [row] = await User.insert(
             User(
                 id=uuid.uuid4(),
                 email=email,
                 password_hash=unusable,
-                first_name=(request.first_name or identity.given_name or email.split("@", maxsplit=1)[0])[:50],
+                first_name=first_name,
                 date_of_birth=request.date_of_birth,
                 gender=request.gender,
                 email_verified_at=now,
@@ -225,15 +236,20 @@ class AuthService:
         return pair
 
     async def forgot_password(self, email: str) -> None:
-        """Queue a reset email when the account exists; the caller always answers 202 either way."""
+        """Queue a reset email; the caller answers 202 either way.
+
+        Both answers do the same work (one counter, one lookup, one queued job), so their timing does
+        not tell whether the account exists: for a missing account the job names nobody and the worker
+        drops it.
+        """
         email = normalise_email(email)
-        await self.limiter.hit("reset-email", _account_key(email), self.limits.reset_requests_per_email_per_hour, 3600)
+        await self.limiter.hit("reset-email", account_key(email), self.limits.reset_requests_per_email_per_hour, 3600)
         row = await User.select(User.id).where(User.email == email).first()
-        if row:
-            await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "reset"})
+        await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]) if row else None, "purpose": "reset"})
 
     async def reset_password(self, token: str, new_password: str) -> None:
-        """Set a new password from an emailed token and end every login of the account."""
+        """Set a new password from an emailed token, end every login of the account and clear its login
+        throttle: whatever strangers did to it no longer stands in the owner's way."""
         now = _now()
         async with self.db.transaction():
             found = await self._take_email_token(token, "reset", now)
@@ -243,13 +259,9 @@ class AuthService:
                 raise Invalid("invalid value for newPassword", errors=errors)
             password_hash = await passwords.hash_password(new_password)
             await User.update({User.password_hash: password_hash}).where(User.id == found["user"])
-            sessions = await Session.select(Session.id).where(
-                (Session.user == found["user"]) & Session.revoked_at.is_null()
-            )
-            session_ids = [row["id"] for row in sessions]
-            if session_ids:
-                await self._revoke_in_transaction(session_ids, now)
+            session_ids = await self._end_sessions_in_transaction(found["user"], now)
         await self._mark_revoked(session_ids)
+        await self.throttle.clear(account_key(user["email"]))
 
     async def verify_email(self, token: str) -> None:
         now = _now()
@@ -342,6 +354,14 @@ class AuthService:
         access = self.issuer.access_token(user_id, session_id, role)
         return TokenPair(access_token=access, refresh_token=token, expires_in=ACCESS_SECONDS)
 
+    async def _end_sessions_in_transaction(self, user_id: uuid.UUID, now: dt.datetime) -> list[uuid.UUID]:
+        """End every login of an account inside the caller's transaction; the caller marks them in Valkey."""
+        rows = await Session.select(Session.id).where((Session.user == user_id) & Session.revoked_at.is_null())
+        session_ids = [row["id"] for row in rows]
+        if session_ids:
+            await self._revoke_in_transaction(session_ids, now)
+        return session_ids
+
     @staticmethod
     async def _revoke_in_transaction(session_ids: list[uuid.UUID], now: dt.datetime) -> None:
         await Session.update({Session.revoked_at: now}).where(
@@ -360,5 +380,19 @@ class AuthService:
             log.warning("could not mark sessions revoked in valkey; postgres still answers", exc_info=True)
 
 
-def _pair_fields(pair: TokenPair) -> dict[str, Any]:
-    return {"access_token": pair.access_token, "refresh_token": pair.refresh_token, "expires_in": pair.expires_in}
+def _usable_name(name: str) -> str | None:
+    """A provider's name passes the same rule as a typed one (no controls, no invisible formatting)."""
+    try:
+        return msgspec.convert(name.strip()[:50], FirstName)
+    except msgspec.ValidationError:
+        return None
+
+
+def _signed_in(row: dict[str, Any], pair: TokenPair, device_token: str) -> AuthResponse:
+    return AuthResponse(
+        user=_user_view(row),
+        access_token=pair.access_token,
+        refresh_token=pair.refresh_token,
+        expires_in=pair.expires_in,
+        device_token=device_token,
+    )

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from litestar import Controller, get
+from litestar.datastructures import CacheControlHeader
 
 from server.privacy import registry
 from server.web.auth import Caller
@@ -15,7 +16,7 @@ class PrivacyController(Controller):
     path = "/api/users"
     tags = ["users"]
 
-    @get("/export")
+    @get("/export", cache_control=CacheControlHeader(no_store=True))
     async def export(self, claims: Caller) -> dict[str, Any]:
         """Everything Harvest holds about the caller, by domain."""
         return {"exportedAt": dt.datetime.now(dt.UTC), "data": await registry.export(claims.user_id)}

@@ -93,11 +93,13 @@ class OauthSection(_Section):
 
 
 class LimitsSection(_Section):
-    #: failed logins allowed per account and client address in login_failure_window_minutes
+    #: failed logins allowed per account and client (a known device, else the address) in the window below
     login_failures_per_account_ip: Annotated[int, msgspec.Meta(ge=1)] = 5
     login_failure_window_minutes: Annotated[int, msgspec.Meta(ge=1)] = 15
-    #: failed logins allowed per account in an hour, from anywhere
-    login_failures_per_account_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 100
+    #: login attempts per account per hour from clients that never signed in to it, before each further
+    #: one waits (1 s, doubling up to login_delay_max_seconds); see server/auth/throttle.py
+    login_attempts_before_delay: Annotated[int, msgspec.Meta(ge=1)] = 10
+    login_delay_max_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 60
     #: requests to /api/auth per client address per minute
     auth_requests_per_ip_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 60
     registrations_per_ip_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 10

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 import uuid
 
@@ -9,7 +10,8 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from tests.integration.auth.test_auth import PASSWORD, register
+from server.auth.tables import User
+from tests.integration.auth.test_auth import PASSWORD, bearer, register
 
 ISS = {"google": "https://accounts.google.com", "apple": "https://appleid.apple.com"}
 AUD = {"google": "test-google-client", "apple": "test-apple-client"}
@@ -51,14 +53,30 @@ async def test_new_person_signs_up_with_a_provider_giving_birth_date_and_gender(
     assert again.status_code == 200 and again.json()["user"]["id"] == body["user"]["id"]
 
 
-async def test_provider_sign_in_links_to_the_existing_account_with_that_email(client, stack):
+async def test_provider_sign_in_links_to_a_verified_account_and_leaves_its_password_and_logins(client, stack, db):
     existing = await register(client)
+    await User.update({User.email_verified_at: dt.datetime.now(dt.UTC)}).where(User.id == existing["user"]["id"])
     token = stack.identity.id_token(**claims("google", existing["user"]["email"].upper()))
     linked = await client.post("/api/auth/oauth/google", json={"idToken": token})
     assert linked.status_code == 200 and linked.json()["user"]["id"] == existing["user"]["id"]
+    assert (await client.get("/api/auth/sessions", headers=bearer(existing["accessToken"]))).status_code == 200
     assert (
         await client.post("/api/auth/login", json={"email": existing["user"]["email"], "password": PASSWORD})
     ).status_code == 200
+
+
+async def test_provider_sign_in_takes_an_unverified_account_from_whoever_registered_it(client, stack, db):
+    # Someone registered the address first, with a password of their own, and never verified it.
+    squatter = await register(client)
+    email = squatter["user"]["email"]
+    token = stack.identity.id_token(**claims("apple", email))
+    owner = await client.post("/api/auth/oauth/apple", json={"idToken": token})
+    assert owner.status_code == 200, owner.text
+    assert owner.json()["user"]["id"] == squatter["user"]["id"] and owner.json()["user"]["emailVerified"] is True
+    assert (await client.get("/api/auth/sessions", headers=bearer(squatter["accessToken"]))).status_code == 401
+    assert (await client.post("/api/auth/refresh", json={"refreshToken": squatter["refreshToken"]})).status_code == 401
+    assert (await client.post("/api/auth/login", json={"email": email, "password": PASSWORD})).status_code == 401
+    assert (await client.get("/api/auth/sessions", headers=bearer(owner.json()["accessToken"]))).status_code == 200
 
 
 async def test_bad_id_tokens_are_refused(client, stack):
