@@ -1,43 +1,42 @@
 """The background job process: ``python -m server.worker``.
 
-Handlers are found, not listed: every ``server/<domain>/jobs.py`` that exposes ``HANDLERS``, a mapping from
-job kind to an async function taking a ``Job``.
+It runs the listeners wired in ``server/listeners.py``, every lane in one process; the operator runs more
+processes with ``[worker] processes``, and every process also relays committed events from the outbox.
 """
 
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import os
-import pkgutil
 import signal
 import socket
-from collections.abc import Mapping
-from pathlib import Path
 
 from piccolo.engine import engine_finder
 
 from server import settings as settings_module
+from server.listeners import LISTENERS
 from server.platform import cache, database, logs
-from server.platform.jobs import Handler, OutboxRelay, Worker
+from server.platform.events import Lane, Listeners
+from server.platform.jobs import DeadLetters, LaneLimits, OutboxRelay, Worker
+from server.settings import Settings
 
 log = logging.getLogger("harvest.worker")
 
 
-def discover_handlers() -> Mapping[str, Handler]:
-    handlers: dict[str, Handler] = {}
-    root = Path(__file__).parent
-    for module in pkgutil.iter_modules([str(root)]):
-        if module.ispkg and (root / module.name / "jobs.py").exists():
-            jobs = importlib.import_module(f"server.{module.name}.jobs")
-            handlers.update(getattr(jobs, "HANDLERS", {}))
-    return handlers
+def lane_limits(settings: Settings) -> dict[Lane, LaneLimits]:
+    worker = settings.config.worker
+    return {
+        Lane.FAST: LaneLimits(worker.fast_in_flight, worker.fast_time_limit_seconds),
+        Lane.HEAVY: LaneLimits(worker.heavy_in_flight or os.cpu_count() or 1, worker.heavy_time_limit_seconds),
+    }
 
 
 async def main() -> None:
     settings = settings_module.current()
     logs.configure(settings.config.logging.level)
+    # Checked before anything connects: a clash of listener names stops the process at start-up.
+    listeners = Listeners(LISTENERS)
     engine = engine_finder()
     await database.open_pool(engine, max_size=8)
     valkey = cache.client_for(settings)
@@ -46,14 +45,19 @@ async def main() -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    dead_letters = DeadLetters(valkey, keep=settings.config.worker.dead_letters_kept)
     worker = Worker(
         valkey,
-        discover_handlers(),
+        listeners,
         consumer=f"{socket.gethostname()}-{os.getpid()}",
+        lanes=lane_limits(settings),
+        dead_letters=dead_letters,
         claim_idle_ms=settings.config.worker.reclaim_after_seconds * 1000,
     )
     try:
-        await asyncio.gather(worker.run(stop), OutboxRelay(valkey, engine).run(stop))
+        await asyncio.gather(
+            worker.run(stop), OutboxRelay(valkey, engine, listeners, dead_letters=dead_letters).run(stop)
+        )
     finally:
         await valkey.aclose()
         await database.close_pool(engine)

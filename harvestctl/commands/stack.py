@@ -198,7 +198,7 @@ def _settle(appliance: Appliance, service: str | None) -> None:
 
 def _log_files(appliance: Appliance, service: str) -> list[Path]:
     folder = Path(appliance.layout["logs"])
-    pattern = "api-*.log" if service == "api" else f"{service}.log"
+    pattern = f"{service}-*.log" if service in ("api", "worker") else f"{service}.log"
     files = sorted(folder.glob(pattern))
     if not files:
         known = sorted({p.stem.split("-0")[0] for p in folder.glob("*.log")} | {"api"})
@@ -220,7 +220,7 @@ def logs(
     follow: Annotated[bool, typer.Option("--follow", "-f", help="keep printing new lines")] = False,
     lines: Annotated[int, typer.Option("--lines", "-n", min=1, help="lines to show")] = 50,
 ) -> None:
-    """Show a service's log (for api, all workers' logs merged)."""
+    """Show a service's log (for api and worker, all their processes' logs merged)."""
     appliance: Appliance = ctx.obj
     appliance.require_root("logs")
     files = _log_files(appliance, service)

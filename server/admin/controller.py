@@ -8,7 +8,7 @@ from litestar import Controller, get
 from litestar.datastructures import State
 
 from server.auth.roles import Role
-from server.platform.jobs import JobQueue
+from server.platform.jobs import DeadLetters
 from server.web.auth import Auth, requires_role
 
 
@@ -20,5 +20,4 @@ class AdminController(Controller):
     @get("/stats")
     async def stats(self, auth: Auth, state: State) -> dict[str, Any]:
         """Headline numbers for the staff dashboard."""
-        dead = await JobQueue(state.valkey).dead_letters(limit=1000)
-        return await auth.stats() | {"deadLetterJobs": len(dead)}
+        return await auth.stats() | {"deadLetterJobs": await DeadLetters(state.valkey).count()}

@@ -6,9 +6,9 @@ import logging
 import uuid
 
 from server import settings as settings_module
-from server.auth.service import EMAIL_JOB, issue_email_token
+from server.auth.service import issue_email_token
 from server.auth.tables import User
-from server.platform.jobs import Job
+from server.platform.events import Job
 from server.platform.mail import Mailer
 
 log = logging.getLogger("harvest.auth.email")
@@ -43,6 +43,3 @@ async def send_account_email(job: Job) -> None:
     token = await issue_email_token(uuid.UUID(job.payload["userId"]), job.payload["purpose"])
     link = settings.link(f"{path}?token={token}")
     await mailer.send(user["email"], subject, body.format(name=user["first_name"], link=link))
-
-
-HANDLERS = {EMAIL_JOB: send_account_email}

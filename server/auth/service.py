@@ -30,7 +30,7 @@ from server.auth.tables import EmailToken, RefreshToken, Session, User
 from server.auth.throttle import LoginThrottle, account_key
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
-from server.platform.jobs import JobQueue
+from server.platform.events import publish
 from server.platform.ratelimit import RateLimiter
 from server.settings import LimitsSection, OauthSection
 
@@ -124,7 +124,7 @@ class AuthService:
                     )
                 ).returning(*User.all_columns())
                 pair = await self.open_session(row["id"], row["role"], device)
-                await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "verify"})
+                await publish(EMAIL_JOB, {"userId": str(row["id"]), "purpose": "verify"})
         except asyncpg.UniqueViolationError:
             raise Conflict("an account with this email already exists; sign in instead") from None
         device_token = await self.throttle.signed_in(account_key(email), ip)
@@ -245,7 +245,7 @@ class AuthService:
         email = normalise_email(email)
         await self.limiter.hit("reset-email", account_key(email), self.limits.reset_requests_per_email_per_hour, 3600)
         row = await User.select(User.id).where(User.email == email).first()
-        await JobQueue.enqueue(EMAIL_JOB, {"userId": str(row["id"]) if row else None, "purpose": "reset"})
+        await publish(EMAIL_JOB, {"userId": str(row["id"]) if row else None, "purpose": "reset"})
 
     async def reset_password(self, token: str, new_password: str) -> None:
         """Set a new password from an emailed token, end every login of the account and clear its login

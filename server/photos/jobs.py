@@ -14,12 +14,12 @@ from valkey.asyncio import Valkey
 
 from server import settings as settings_module
 from server.photos.media import VARIANTS, original_key, variant_key
-from server.photos.service import PROCESS_JOB, PURGE_JOB, forget_visible, object_keys
+from server.photos.service import forget_visible, object_keys
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import cache as cache_module
 from server.platform import images
-from server.platform.jobs import Job
+from server.platform.events import Job
 from server.platform.storage import Storage
 
 log = logging.getLogger("harvest.photos.jobs")
@@ -76,6 +76,3 @@ async def purge_photos(job: Job) -> None:
     storage, _ = _clients()
     for purpose, keys in object_keys(job.payload["photoIds"]).items():
         await storage.remove(purpose, keys)  # type: ignore[arg-type]
-
-
-HANDLERS = {PROCESS_JOB: process_photo, PURGE_JOB: purge_photos}

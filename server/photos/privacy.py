@@ -9,7 +9,7 @@ from server import settings as settings_module
 from server.photos.media import MediaSigner
 from server.photos.service import PURGE_JOB, visible_cache_key
 from server.photos.tables import Photo
-from server.platform.jobs import JobQueue
+from server.platform.events import publish
 from server.privacy.registry import DomainData
 
 
@@ -34,7 +34,7 @@ async def erase(user_id: uuid.UUID) -> None:
     gone = await Photo.delete().where(Photo.user == user_id).returning(Photo.id)
     if gone:
         # The job names photos, not the person, so nothing in the queue points back at them.
-        await JobQueue.enqueue(PURGE_JOB, {"photoIds": [str(row["id"]) for row in gone]})
+        await publish(PURGE_JOB, {"photoIds": [str(row["id"]) for row in gone]})
 
 
 PRIVACY = DomainData(

@@ -130,8 +130,18 @@ class PhotosSection(_Section):
 
 
 class WorkerSection(_Section):
+    #: worker processes supervisord runs; each runs every lane and relays committed events
+    processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     #: a job held this long by a worker that stopped answering is taken over by another
     reclaim_after_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 60
+    #: fast lane (emails, notifications, fan-out): jobs each process runs at once, and each job's time limit
+    fast_in_flight: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 32
+    fast_time_limit_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 30
+    #: heavy lane (images): jobs each process runs at once (0 means one per core), and each job's time limit
+    heavy_in_flight: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
+    heavy_time_limit_seconds: Annotated[int, msgspec.Meta(ge=1, le=3600)] = 120
+    #: failed jobs kept for `harvestctl` to list and replay; the oldest are dropped beyond this
+    dead_letters_kept: Annotated[int, msgspec.Meta(ge=100, le=1_000_000)] = 10_000
 
 
 class LoggingSection(_Section):

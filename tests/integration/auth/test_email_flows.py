@@ -5,18 +5,20 @@ from __future__ import annotations
 import re
 
 from server.auth.tables import EmailToken, User
+from server.listeners import LISTENERS
+from server.platform.events import Listeners
 from server.platform.jobs import OutboxRelay, Worker
-from server.worker import discover_handlers
 from tests.integration.auth.test_auth import PASSWORD, bearer, person, register
 
 
 async def run_jobs(valkey, db) -> None:
     """What the worker process does: relay committed jobs, then run them."""
-    await OutboxRelay(valkey, db).relay()
-    worker = Worker(valkey, discover_handlers(), consumer="test", block_ms=10)
-    await worker.ensure_group()
+    listeners = Listeners(LISTENERS)
+    await OutboxRelay(valkey, db, listeners).relay()
+    worker = Worker(valkey, listeners, consumer="test", block_ms=10)
+    await worker.ensure_groups()
     while await worker.step():
-        pass
+        await worker.settled()
 
 
 def token_from(message) -> str:

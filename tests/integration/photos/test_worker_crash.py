@@ -10,7 +10,8 @@ import subprocess
 import sys
 import time
 
-from server.platform.jobs import GROUP, STREAM
+from server.platform.events import Lane
+from server.platform.jobs import GROUP, STREAMS
 from tests.integration.auth.test_auth import register
 from tests.integration.photos import samples
 from tests.integration.photos.test_photos import fetch, my_photos, uploaded
@@ -43,7 +44,7 @@ async def test_killing_the_worker_mid_processing_loses_no_photo(client, db, valk
 
         async def holding_jobs() -> bool:
             try:
-                return (await valkey.xpending(STREAM, GROUP))["pending"] > 0
+                return (await valkey.xpending(STREAMS[Lane.HEAVY], GROUP))["pending"] > 0
             except Exception:  # noqa: BLE001 - the group does not exist until the worker starts
                 return False
 

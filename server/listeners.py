@@ -1,0 +1,20 @@
+"""Who reacts to what: every listener of every domain event, in one list the worker is started with.
+
+A new reaction is one line here: a unique, stable name, the event, the function and its lane (``FAST``
+for anything a person waits on, ``HEAVY`` for CPU-bound work). Names must not clash: the worker refuses
+to start when two listeners share one.
+"""
+
+from __future__ import annotations
+
+from server.auth.jobs import send_account_email
+from server.auth.service import EMAIL_JOB
+from server.photos.jobs import process_photo, purge_photos
+from server.photos.service import PROCESS_JOB, PURGE_JOB
+from server.platform.events import Lane, Listener
+
+LISTENERS = (
+    Listener("auth.send_account_email", on=EMAIL_JOB, run=send_account_email),
+    Listener("photos.make_variants", on=PROCESS_JOB, run=process_photo, lane=Lane.HEAVY),
+    Listener("photos.delete_objects", on=PURGE_JOB, run=purge_photos),
+)
