@@ -298,13 +298,28 @@ def test_embedded_store_refuses_anyone_going_around_the_s3_gateway(appliance: In
     for request in probes:
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=5)
-        assert refused.value.code == 401, request.full_url
+        # The filer answers no HTTP at all (404); the volume server wants a signed token (401).
+        assert refused.value.code in (401, 404), request.full_url
 
     for grpc_port in (appliance.weed["volume_port"] + 10000, appliance.weed["filer_port"] + 10000):
         with socket.create_connection(("127.0.0.1", grpc_port), timeout=5) as raw, _TLS.wrap_socket(raw) as tls:
             with pytest.raises((ssl.SSLError, ConnectionError)):
                 tls.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n")
                 assert tls.recv(1) == b"", "the store answered gRPC without a client certificate"
+
+
+def test_object_store_master_hands_no_volume_or_token_to_a_local_process(appliance: Installed):
+    master, volume = appliance.weed["master_port"], appliance.weed["volume_port"]
+    for path in ("/vol/status", "/dir/status", "/dir/lookup?volumeId=1", "/dir/assign"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(f"http://127.0.0.1:{master}{path}", timeout=5)
+        assert refused.value.code == 404, path
+    for data in (None, b"overwritten"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(
+                urllib.request.Request(f"http://127.0.0.1:{volume}/1,01637037d6", data=data), timeout=5
+            )
+        assert refused.value.code == 401
 
 
 def test_objects_round_trip_through_the_s3_gateway(appliance: Installed):
