@@ -75,7 +75,8 @@ def interests() -> tuple[str, ...]:
 
 def default_preferences(age: int | None) -> Preferences:
     """What a new account starts with: ten years either side of its own age, 50 km, everyone."""
-    low, high = (max(18, age - 10), min(100, age + 10)) if age else (18, 100)
+    # Clamped into the range preferences allow (18-100), so an account older than 110 still gets valid ones.
+    low, high = (min(max(18, age - 10), 100), min(100, age + 10)) if age else (18, 100)
     return Preferences(
         min_age=low, max_age=high, max_distance_km=50, preferred_genders=list(ALL_GENDERS), relationship_goals=[]
     )
