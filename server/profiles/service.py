@@ -164,7 +164,6 @@ class ProfileService:
             )
             if rows and geo.Cell(rows[0]["cell_lat"], rows[0]["cell_lng"]) == cell:
                 return  # same cell: nothing changes, and nothing is learnt by asking again
-            await self.limiter.hit("location", str(user_id), self.location.changes_per_hour, 3600)
             if rows:
                 elapsed = (_now() - rows[0]["moved_at"]).total_seconds()
                 old = geo.Cell(rows[0]["cell_lat"], rows[0]["cell_lng"])
@@ -173,6 +172,8 @@ class ProfileService:
                 )
                 if wait:
                     raise RateLimited("that move is faster than any plane; try again later", retry_after=wait)
+            # Counted only once the move is believable: a refused move changes nothing, so it costs nothing.
+            await self.limiter.hit("location", str(user_id), self.location.changes_per_hour, 3600)
             await _upsert(
                 Location, user_id, {Location.cell_lat: cell.lat, Location.cell_lng: cell.lng, Location.moved_at: _now()}
             )

@@ -140,3 +140,15 @@ async def test_coordinates_out_of_range_are_named(client):
         response = await client.put("/api/users/location", json=body, headers=bearer(me["accessToken"]))
         assert response.status_code in (400, 422)
         assert field in str(response.json())
+
+
+async def test_moves_refused_as_too_fast_do_not_use_up_the_hourly_quota(client, stack):
+    me = await register(client)
+    limit = stack.settings.config.location.changes_per_hour
+    assert (await locate(client, me, *BERLIN)).status_code == 204
+    new_york = (40.7128, -74.0060)
+    for _ in range(limit):
+        assert (await locate(client, me, *new_york)).status_code == 429
+    # Every move the quota allows is still there: one cell over each time.
+    statuses = [(await locate(client, me, *moved(*BERLIN, 1.0 * step, 90))).status_code for step in range(1, limit)]
+    assert statuses == [204] * (limit - 1)
