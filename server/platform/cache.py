@@ -1,4 +1,5 @@
-"""Valkey: caches, rate limits, presence, pub/sub and the job streams. What it holds can be rebuilt."""
+"""Valkey clients: caches, rate limits, presence and the job streams use this one client; real-time fan-out
+goes through ``server.platform.pubsub`` over it. What Valkey holds can be rebuilt."""
 
 from __future__ import annotations
 
