@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 import pkgutil
+import time
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -14,9 +17,12 @@ from typing import Any
 
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
-from valkey.exceptions import ValkeyError
+from valkey.exceptions import ResponseError, ValkeyError
 
 log = logging.getLogger("harvest.privacy")
+
+#: how long an erasure waits for an append-only-file rewrite already under way before starting its own
+REWRITE_WAIT_SECONDS = 30.0
 
 Exporter = Callable[[uuid.UUID], Awaitable[dict[str, Any]]]
 Eraser = Callable[[uuid.UUID], Awaitable[None]]
@@ -60,5 +66,29 @@ async def erase(db: PostgresEngine, valkey: Valkey, user_id: uuid.UUID) -> None:
     if keys:
         try:
             await valkey.delete(*keys)
+            await _rewrite_append_only_file(valkey)
         except (ValkeyError, OSError):
             log.warning("cache unreachable during erasure; cached copies expire on their own")
+
+
+async def _rewrite_append_only_file(valkey: Valkey) -> None:
+    """Have Valkey rewrite its append-only file after the deletion, so the deleted copies leave its disk.
+
+    A rewrite that forks after the deletion leaves them out, and the files that still hold them are
+    removed when it ends. One already under way may have forked before: wait for it, then start another.
+    Erasures arriving together share these rewrites rather than starting one each.
+    """
+    deadline = time.monotonic() + REWRITE_WAIT_SECONDS
+    while True:
+        persistence = await valkey.info("persistence")
+        if not persistence.get("aof_enabled") or persistence.get("aof_rewrite_scheduled"):
+            return
+        if not persistence["aof_rewrite_in_progress"]:
+            # "Already in progress" means another erasure's began after our INFO, so after the deletion.
+            with contextlib.suppress(ResponseError):
+                await valkey.bgrewriteaof()
+            return
+        if time.monotonic() > deadline:
+            log.warning("Valkey's append-only file is still being rewritten; erased cache copies wait for the next")
+            return
+        await asyncio.sleep(0.05)
