@@ -88,6 +88,7 @@ def create_app() -> Litestar:
         lifespan=[dependencies],
         middleware=[request_ids],
         exception_handlers=HANDLERS,
+        request_class=problems.GuardedRequest,
         state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(
             title="Harvest API",

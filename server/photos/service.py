@@ -17,7 +17,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, UnsupportedMedia
-from server.photos.media import VARIANTS, MediaSigner, original_key, variant_key
+from server.photos.media import VARIANTS, MediaSigner, Variant, original_key, variant_key
 from server.photos.schemas import PhotoUrls, PhotoView
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
@@ -137,6 +137,17 @@ class PhotoService:
                 await Photo.update({Photo.position: position}).where(Photo.id == photo_id)
         await forget_visible(self.valkey, user_id)
         return await self.mine(user_id)
+
+    async def variant(self, photo_id: uuid.UUID, variant: Variant) -> bytes:
+        """A processed photo's variant, while the photo exists and is not rejected: a link signed before the
+        photo was deleted, erased or rejected stops working at once."""
+        servable = await Photo.exists().where(
+            (Photo.id == photo_id) & Photo.state.is_in([PhotoState.PENDING_REVIEW, PhotoState.APPROVED])
+        )
+        data = await self.storage.get("media", variant_key(photo_id, variant)) if servable else None
+        if data is None:
+            raise NotFound("no such photo")
+        return data
 
     async def mine(self, user_id: uuid.UUID) -> list[PhotoView]:
         """The owner's photos in every state, in their order."""

@@ -8,13 +8,29 @@ from http import HTTPStatus
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.openapi.spec import Components, OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
 
 from server.errors import HarvestError, RateLimited
 
 log = logging.getLogger("harvest.errors")
 MEDIA_TYPE = "application/problem+json"
+
+
+class GuardedRequest(Request[Any, Any, Any]):
+    """A request whose JSON body, when it cannot be read, is the client's mistake (400), never a 500.
+
+    msgspec raises RecursionError for a body nested deeper than Python's recursion limit (a few KB of
+    ``[[[[``) and UnicodeDecodeError for bytes that are not UTF-8; Litestar passes both on as they are.
+    """
+
+    async def json(self) -> Any:
+        try:
+            return await super().json()
+        except RecursionError:
+            raise ClientException("the JSON body is nested too deeply") from None
+        except UnicodeDecodeError:
+            raise ClientException("the JSON body is not valid UTF-8") from None
 
 
 def problem(
