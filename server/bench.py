@@ -1,10 +1,14 @@
-"""What ``harvestctl bench`` needs from inside: synthetic people, a phone-like photo, and the image
-pipeline timed on its own. Bench people have addresses under ``bench.invalid`` and are erased after."""
+"""What ``harvestctl bench`` needs from inside: synthetic people, a phone-like photo, the image
+pipeline timed on its own, and the job lanes timed through the running workers. Bench people have
+addresses under ``bench.invalid`` and are erased after."""
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import functools
 import io
+import math
 import os
 import time
 import uuid
@@ -12,15 +16,25 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from PIL import Image
+from valkey.asyncio import Valkey
 
+from server import settings as settings_module
 from server.auth import passwords
 from server.auth.roles import Role
 from server.auth.service import AuthService
 from server.auth.tables import User
-from server.platform import images
+from server.platform import cache, images
+from server.platform.events import Job, Lane, publish
+from server.platform.jobs import STREAMS
 from server.privacy import registry
 
 DOMAIN = "bench.invalid"
+#: a notification-sized event: its listener only notes how long it waited
+PING = "bench.ping"
+#: a photo-sized event: its listener runs the image pipeline on the bench photo
+PHOTO = "bench.photo"
+_PHOTO_KEY = "harvest:bench:photo"
+_DELAYS_KEY = "harvest:bench:delays:{run}"
 
 
 def phone_photo() -> bytes:
@@ -92,3 +106,86 @@ async def erase_people(service: AuthService) -> dict[str, Any]:
         await service.end_all_sessions(row["id"])
         await registry.erase(service.db, service.valkey, row["id"])
     return {"erased": len(rows)}
+
+
+@functools.cache
+def _valkey() -> Valkey:
+    return cache.client_for(settings_module.current())
+
+
+@functools.cache
+def _photo() -> bytes:
+    return phone_photo()
+
+
+async def note_ping(job: Job) -> None:
+    """Listener of PING: how long the event took from its commit to its listener, in seconds."""
+    key = _DELAYS_KEY.format(run=job.payload["run"])
+    async with _valkey().pipeline(transaction=True) as pipe:
+        pipe.rpush(key, time.time() - job.payload["publishedAt"])
+        pipe.expire(key, 3600)
+        await pipe.execute()
+
+
+async def make_bench_variants(job: Job) -> None:
+    """Listener of PHOTO: the work of a real upload on the bench photo, with nothing stored."""
+    max_pixels = settings_module.current().config.photos.max_megapixels * 1_000_000
+    # Made off the loop: drawing 12 MP of noise would stall the fast lane this bench is measuring.
+    photo = await asyncio.to_thread(_photo)
+    await images.run(images.make_variants, photo, max_pixels)
+
+
+def _percentile(sorted_values: list[float], fraction: float) -> float:
+    return sorted_values[min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1)]
+
+
+async def _time_pings(valkey: Valkey, count: int, interval: float, timeout: float) -> dict[str, float]:
+    """Publish ``count`` pings ``interval`` apart, each in its own transaction as a request would, and wait
+    for every listener's note."""
+    run = uuid.uuid4().hex
+    key = _DELAYS_KEY.format(run=run)
+    for _ in range(count):
+        await publish(PING, {"run": run, "publishedAt": time.time()})
+        await asyncio.sleep(interval)
+    deadline = time.monotonic() + timeout
+    while await valkey.llen(key) < count:
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the workers ran {await valkey.llen(key)} of {count} bench pings in {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+    delays = sorted(float(value) * 1000 for value in await valkey.lrange(key, 0, -1))
+    await valkey.delete(key)
+    return {"p50Ms": _percentile(delays, 0.5), "p99Ms": _percentile(delays, 0.99), "maxMs": delays[-1]}
+
+
+async def _wait_photos_done(valkey: Valkey, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    await asyncio.sleep(0.5)  # room for the relay to move them from the outbox
+    while await valkey.xlen(STREAMS[Lane.HEAVY]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"the workers did not finish the bench photo jobs in {timeout:.0f}s")
+        await asyncio.sleep(0.1)
+
+
+async def jobs_bench(pings: int, photos: int, interval_ms: int) -> dict[str, Any]:
+    """A notification-sized job's delay from commit to listener: on idle workers, then with ``photos``
+    photo-sized jobs published just before the pings, so they are in flight throughout."""
+    valkey = _valkey()
+    interval = interval_ms / 1000
+    # Warm up: each worker's first photo job starts its image helpers and draws the bench photo.
+    for _ in range(4):
+        await publish(PHOTO, {})
+    await _wait_photos_done(valkey, timeout=120)
+    idle = await _time_pings(valkey, pings, interval, timeout=120)
+    started = time.monotonic()
+    for _ in range(photos):
+        await publish(PHOTO, {})
+    burst = await _time_pings(valkey, pings, interval, timeout=600)
+    return {
+        "pings": pings,
+        "photos": photos,
+        "idle": idle,
+        "burst": burst,
+        "burstSeconds": time.monotonic() - started,
+        #: photo jobs not yet finished when the last ping was noted: more than 0 means the burst lasted throughout
+        "photosLeftAfterPings": await valkey.xlen(STREAMS[Lane.HEAVY]),
+    }

@@ -7,6 +7,7 @@ to start when two listeners share one.
 
 from __future__ import annotations
 
+from server import bench
 from server.auth.jobs import send_account_email
 from server.auth.service import EMAIL_JOB
 from server.photos.jobs import process_photo, purge_photos
@@ -17,4 +18,7 @@ LISTENERS = (
     Listener("auth.send_account_email", on=EMAIL_JOB, run=send_account_email),
     Listener("photos.make_variants", on=PROCESS_JOB, run=process_photo, lane=Lane.HEAVY),
     Listener("photos.delete_objects", on=PURGE_JOB, run=purge_photos),
+    # `harvestctl bench jobs` times the running workers' lanes with these.
+    Listener("bench.note_ping", on=bench.PING, run=bench.note_ping),
+    Listener("bench.make_variants", on=bench.PHOTO, run=bench.make_bench_variants, lane=Lane.HEAVY),
 )

@@ -1,4 +1,4 @@
-"""``bench profiles`` and ``bench photos``: figures from this appliance over loopback, through nginx.
+"""``bench profiles``, ``bench photos`` and ``bench jobs``: figures from this appliance over loopback.
 
 Machines differ and are noisy, so the headline figures are ratios to ``/health`` measured in the same
 run. Bench accounts (``@bench.invalid``) are made for the run and erased afterwards, by the same
@@ -240,6 +240,33 @@ def photos(
     appliance.out.table(
         f"{count} photos of {len(photo) / 1e6:.1f} MB, {concurrency} uploads at a time",
         ["Figure", "Value"],
+        rows,
+        value,
+    )
+
+
+@app.command("jobs")
+def jobs(
+    ctx: typer.Context,
+    pings: Annotated[int, typer.Option(min=10, max=10_000, help="notification-sized jobs per run")] = 200,
+    photos: Annotated[int, typer.Option(min=1, max=600, help="photo-sized jobs in the burst")] = 60,
+    interval_ms: Annotated[int, typer.Option(min=1, max=1000, help="time between two pings")] = 20,
+) -> None:
+    """How long a notification-sized job waits from its commit to its listener (p50/p99/max) in the running
+    workers: idle, then with a burst of 12 MP photo jobs in flight."""
+    appliance: Appliance = ctx.obj
+    appliance.require_root("bench jobs")
+    with appliance.out.progress("timing the job lanes") as step:
+        step(f"{pings} pings on idle workers, then {pings} more behind {photos} photo jobs")
+        value = appliance.manage("bench-jobs", str(pings), str(photos), "--interval-ms", str(interval_ms))
+    rows = [
+        [name, f"{value[name]['p50Ms']:.1f}", f"{value[name]['p99Ms']:.1f}", f"{value[name]['maxMs']:.1f}"]
+        for name in ("idle", "burst")
+    ]
+    appliance.out.table(
+        f"commit → listener of a notification-sized job; burst = {photos} photo jobs, "
+        f"{value['photosLeftAfterPings']} still queued or running after the last ping",
+        ["Workers", "p50 ms", "p99 ms", "max ms"],
         rows,
         value,
     )

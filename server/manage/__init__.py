@@ -43,6 +43,12 @@ def _images_bench(settings: Settings, args: argparse.Namespace) -> Result:
     return images_bench(args.count, settings.config.photos.max_megapixels * 1_000_000, args.sample)
 
 
+async def _jobs_bench(args: argparse.Namespace) -> Result:
+    from server.bench import jobs_bench
+
+    return await jobs_bench(args.pings, args.photos, args.interval_ms)
+
+
 OWNER = ("--owner", {"help": "system user that owns the files"})
 VERBS: dict[str, Verb] = {
     "init": Verb(
@@ -90,6 +96,12 @@ VERBS: dict[str, Verb] = {
         "time the image pipeline on a phone-like photo",
         _images_bench,
         (("count", {"type": int}), ("--sample", {"help": "also write the sample photo to this path"})),
+    ),
+    "bench-jobs": Verb(
+        "time notification-sized jobs through the running workers, idle and behind a photo burst",
+        lambda _, a: _jobs_bench(a),
+        (("pings", {"type": int}), ("photos", {"type": int}), ("--interval-ms", {"type": int, "default": 20})),
+        database=True,
     ),
 }
 

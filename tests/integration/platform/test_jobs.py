@@ -127,7 +127,7 @@ def test_a_clash_of_listener_names_stops_the_worker_at_start_up(valkey: Valkey):
 
 def test_the_wired_listeners_have_distinct_names_and_cover_every_job_the_app_publishes():
     wired = Listeners(LISTENERS)
-    assert {listener.on for listener in wired} == {"auth.email", "photos.process", "photos.purge"}
+    assert {"auth.email", "photos.process", "photos.purge"} <= {listener.on for listener in wired}
     assert wired.named("photos.make_variants").lane == Lane.HEAVY
 
 
