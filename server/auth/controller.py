@@ -21,7 +21,9 @@ from server.auth.schemas import (
     TokenPair,
     VerifyEmailRequest,
 )
+from server.auth.service import session_position
 from server.web.auth import Auth, Caller, auth_service
+from server.web.pagination import PAGING, Paging
 
 
 def _device(request: Request) -> str:
@@ -78,9 +80,10 @@ class AuthController(Controller):
     async def logout(self, auth: Auth, claims: Caller) -> None:
         await auth.logout(claims)
 
-    @get("/sessions")
-    async def sessions(self, auth: Auth, claims: Caller) -> SessionPage:
-        return SessionPage(items=await auth.sessions(claims))
+    @get("/sessions", dependencies=PAGING)
+    async def sessions(self, auth: Auth, claims: Caller, page: Paging) -> SessionPage:
+        items, next_cursor = page.split(await auth.sessions(claims, page.limit + 1, page.after), session_position)
+        return SessionPage(items=items, next_cursor=next_cursor)
 
     @delete("/sessions/{session_id:uuid}", status_code=HTTP_204_NO_CONTENT)
     async def end_session(self, session_id: FromPath[uuid.UUID], auth: Auth, claims: Caller) -> None:

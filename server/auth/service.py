@@ -10,6 +10,7 @@ from typing import Any
 
 import asyncpg
 import msgspec
+from piccolo.columns.combination import WhereRaw
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
@@ -311,12 +312,16 @@ class AuthService:
     async def logout(self, claims: Claims) -> None:
         await self.revoke([claims.session_id])
 
-    async def sessions(self, claims: Claims) -> list[SessionView]:
-        rows = (
-            await Session.select(Session.id, Session.device, Session.created_at, Session.last_seen_at)
-            .where((Session.user == claims.user_id) & Session.revoked_at.is_null())
-            .order_by(Session.last_seen_at, ascending=False)
+    async def sessions(self, claims: Claims, limit: int, after: list[Any] | None = None) -> list[SessionView]:
+        """The caller's open logins, most recently used first: ``limit`` of them after ``after``, a position
+        ``session_position`` gave."""
+        query = Session.select(Session.id, Session.device, Session.created_at, Session.last_seen_at).where(
+            (Session.user == claims.user_id) & Session.revoked_at.is_null()
         )
+        if after is not None:
+            seen, session_id = dt.datetime.fromisoformat(after[0]), uuid.UUID(after[1])
+            query = query.where(WhereRaw("(last_seen_at, id) < ({}, {})", seen, session_id))
+        rows = await query.order_by(Session.last_seen_at, Session.id, ascending=False).limit(limit)
         return [SessionView(current=row["id"] == claims.session_id, **row) for row in rows]
 
     async def end_session(self, claims: Claims, session_id: uuid.UUID) -> None:
@@ -396,3 +401,8 @@ def _signed_in(row: dict[str, Any], pair: TokenPair, device_token: str) -> AuthR
         expires_in=pair.expires_in,
         device_token=device_token,
     )
+
+
+def session_position(view: SessionView) -> list[str]:
+    """Where a page of sessions ends, in the order ``AuthService.sessions`` lists them."""
+    return [view.last_seen_at.isoformat(), str(view.id)]
