@@ -456,3 +456,95 @@ def test_no_generated_request_makes_the_api_fail(appliance: Installed):
     )
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     assert "passed" in done.stdout
+
+
+def _media_client(appliance: Installed):
+    import httpx
+
+    return httpx.Client(base_url=f"https://127.0.0.1:{appliance.https_port}", verify=False, timeout=30)
+
+
+def test_a_deleted_photo_stops_being_served_through_nginx_within_a_minute(appliance: Installed):
+    from tests.integration.photos import samples
+
+    with _media_client(appliance) as client:
+        person = {
+            "email": "e2e-withdrawn@example.com",
+            "password": "correct horse battery staple",
+            "firstName": "Wren",
+            "dateOfBirth": "1991-05-05",
+            "gender": "woman",
+        }
+        auth = {"Authorization": f"Bearer {client.post('/api/auth/register', json=person).json()['accessToken']}"}
+        assert client.post("/api/users/photos", files={"file": ("a.png", samples.png(), "image/png")}, headers=auth)
+        deadline = time.monotonic() + 60
+        while (photos := client.get("/api/users/profile", headers=auth).json()["photos"])[0]["state"] == "processing":
+            assert time.monotonic() < deadline, "the worker did not process the photo"
+            time.sleep(0.3)
+        path = photos[0]["urls"]["thumb"].split(str(appliance.https_port), 1)[1]
+        served = client.get(path)
+        assert served.status_code == 200 and served.headers["cache-control"] == "public, max-age=30"
+        cache = appliance.root / "var/lib/harvest/nginx/media-cache"
+        entries = {p for p in cache.rglob("*") if p.is_file()}
+        # Parameters outside the signed two neither bypass the cache nor make entries of their own.
+        for extra in ("&x=1", "&sig=forged", "&exp=1&v=2"):
+            assert client.get(path + extra).status_code == 200, extra
+        assert {p for p in cache.rglob("*") if p.is_file()} == entries
+
+        assert client.delete(f"/api/users/photos/{photos[0]['id']}", headers=auth).status_code == 204
+        deleted = time.monotonic()
+        while (answer := client.get(path)).status_code == 200:
+            assert time.monotonic() - deleted < 60, "a deleted photo was still served after a minute"
+            time.sleep(1)
+        assert answer.status_code == 404 and answer.headers["content-type"] == "application/problem+json"
+        print(f"a deleted photo stopped being served after {time.monotonic() - deleted:.0f}s")
+
+
+def test_media_takes_one_spelling_and_a_client_address_has_a_rate_limit(appliance: Installed):
+    photo_id = "0123abcd-0000-4000-8000-00000000abcd"
+    query = "exp=9999999999&sig=AAAAAAAAAAAAAAAAAAAAAAAA"
+    with _media_client(appliance) as client:
+        for respelled in (
+            f"/media/{photo_id.upper()}/large.webp?{query}",
+            f"/media/{photo_id.replace('-', '')}/large.webp?{query}",
+            f"/media/{{{photo_id}}}/large.webp?{query}",
+            f"/media/{photo_id}/large?{query}",
+            f"/media/{photo_id}/large.webp?{query.replace('exp=9999999999', 'exp=9999999999.0')}",
+            f"/media/{photo_id}/large.webp?{query.replace('sig=AAAA', 'sig=%C3%A9AA')}",
+        ):
+            refused = client.get(respelled)
+            assert refused.status_code in (403, 404), respelled
+            assert refused.headers["content-type"] == "application/problem+json", respelled
+        answers = [client.get(f"/media/{photo_id}/large.webp?{query}") for _ in range(400)]
+    codes = [answer.status_code for answer in answers]
+    assert set(codes) == {403, 429}, set(codes)  # a forged link reaches the API until the address is limited
+    limited = answers[codes.index(429)]
+    assert limited.headers["content-type"] == "application/problem+json" and limited.headers["retry-after"] == "1"
+    assert limited.json()["status"] == 429
+
+
+def test_nginx_answers_its_own_refusals_in_the_problem_shape(appliance: Installed):
+    with _media_client(appliance) as client:
+        trace = client.request("TRACE", "/api/auth/login")
+        assert trace.status_code == 405 and trace.headers["content-type"] == "application/problem+json"
+        assert "GET" in trace.headers["allow"]
+        bad = client.get("/api/auth/login", headers={"Host": "bad host"})
+        assert bad.status_code == 400 and bad.json()["status"] == 400
+
+
+def test_tls_offers_only_forward_secret_aead_suites(appliance: Installed):
+    def handshake(cipher: str) -> str | None:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers(cipher)
+        try:
+            with socket.create_connection(("127.0.0.1", appliance.https_port), timeout=5) as raw:
+                with context.wrap_socket(raw) as tls:
+                    return tls.cipher()[0]
+        except ssl.SSLError:
+            return None
+
+    for weak in ("ECDHE-ECDSA-AES128-SHA", "ECDHE-ECDSA-AES256-SHA", "ECDHE-ECDSA-AES128-SHA256", "AES128-GCM-SHA256"):
+        assert handshake(weak) is None, weak
+    assert handshake("ECDHE-ECDSA-AES128-GCM-SHA256") == "ECDHE-ECDSA-AES128-GCM-SHA256"
