@@ -22,8 +22,9 @@ from server.profiles.schemas import (
     ProfileUpdate,
     PublicProfile,
 )
-from server.profiles.service import ProfileService, interests
+from server.profiles.service import ProfileService, interests_after
 from server.web.auth import Auth, Caller
+from server.web.pagination import PAGING, Paging
 
 Profiles = NamedDependency[ProfileService]
 
@@ -68,10 +69,11 @@ class ProfileController(Controller):
         """Stored only as the centre of its grid cell; never shown to anyone. Moves are rate-limited."""
         await profiles.move(claims.user_id, data.lat, data.lng)
 
-    @get("/interests")
-    async def interests(self, claims: Caller) -> InterestList:
-        """The interests a profile can pick from."""
-        return InterestList(items=list(interests()))
+    @get("/interests", dependencies=PAGING)
+    async def interests(self, claims: Caller, page: Paging) -> InterestList:
+        """The interests a profile can pick from, in slug order."""
+        items, next_cursor = page.split(interests_after(page.after, page.limit + 1), lambda slug: [slug])
+        return InterestList(items=items, next_cursor=next_cursor)
 
     @get("/{user_id:uuid}")
     async def public(self, user_id: FromPath[uuid.UUID], profiles: Profiles, claims: Caller) -> PublicProfile:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 import logging
 import uuid
@@ -71,6 +72,13 @@ def interests() -> tuple[str, ...]:
     """The curated interests, from the list shipped with the release."""
     lines = (Path(__file__).parent / "interests.txt").read_text().splitlines()
     return tuple(line.strip() for line in lines if line.strip() and not line.startswith("#"))
+
+
+def interests_after(after: list[Any] | None, count: int) -> list[str]:
+    """``count`` curated interests following the slug a page ended with (the list is in slug order, so a slug
+    dropped by a new release still marks a place)."""
+    every = interests()
+    return list(every[bisect.bisect_right(every, after[0]) if after else 0 :][:count])
 
 
 def default_preferences(age: int | None) -> Preferences:

@@ -85,11 +85,20 @@ async def test_invalid_profile_fields_are_named_and_nothing_changes(client, fiel
     assert (await client.get("/api/users/profile", headers=bearer(me["accessToken"]))).json() == before
 
 
-async def test_the_curated_interests_are_listed(client):
+async def test_the_curated_interests_are_listed_in_pages(client):
     me = await register(client)
-    body = (await client.get("/api/users/interests", headers=bearer(me["accessToken"]))).json()
-    assert "hiking" in body["items"] and body["nextCursor"] is None
-    assert len(body["items"]) == len(set(body["items"])) > 50
+    everything = (await client.get("/api/users/interests?limit=100", headers=bearer(me["accessToken"]))).json()
+    assert "hiking" in everything["items"] and everything["nextCursor"] is None
+    assert len(everything["items"]) == len(set(everything["items"])) > 50
+    paged, params = [], {}
+    while True:
+        body = (await client.get("/api/users/interests", params=params, headers=bearer(me["accessToken"]))).json()
+        assert len(body["items"]) <= 20
+        paged += body["items"]
+        if body["nextCursor"] is None:
+            break
+        params = {"cursor": body["nextCursor"]}
+    assert paged == everything["items"]
 
 
 async def test_preferences_start_from_the_persons_age_and_change_partially(client):
