@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from litestar import Litestar, Response, Router
 from litestar.datastructures import State
 from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import ScalarRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.routes import HTTPRoute
 from piccolo.engine import engine_finder
 
 from server import settings as settings_module
@@ -103,4 +107,49 @@ def create_app() -> Litestar:
         logging_config=None,
     )
     problems.document(app.openapi_schema)
+    _document_security(app)
     return app
+
+
+def _document_security(app: Litestar) -> None:
+    """Declare bearer auth, and require it on exactly the operations whose handler verifies the caller's
+    token, so generated clients send it where it is needed and nowhere else."""
+    schema = app.openapi_schema
+    schema.components = schema.components or Components()
+    schema.components.security_schemes = dict(schema.components.security_schemes or {}) | {
+        "bearer": SecurityScheme(
+            type="http",
+            scheme="bearer",
+            bearer_format="JWT",
+            description="the `accessToken` from registration, login or refresh",
+        )
+    }
+    paths = schema.paths or {}
+    for route in app.routes:
+        path_item = paths.get(route.path_format)
+        if not isinstance(route, HTTPRoute) or path_item is None:
+            continue
+        for handler in route.route_handlers:
+            if _needs_token(handler):
+                for method in handler.http_methods:
+                    operation = getattr(path_item, method.lower(), None)
+                    if operation is not None:
+                        operation.security = [{"bearer": []}]
+
+
+def _needs_token(handler: HTTPRouteHandler) -> bool:
+    """A handler verifies the token when it has a role guard or asks for the caller's claims, itself or
+    through a dependency it asks for."""
+    if handler.resolve_guards():
+        return True
+    providers = handler.resolve_dependencies()
+    wanted = set(handler.parsed_fn_signature.parameters)
+    seen: set[str] = set()
+    while wanted - seen:
+        name = (wanted - seen).pop()
+        seen.add(name)
+        if name == "claims":
+            return True
+        if name in providers:
+            wanted |= set(inspect.signature(providers[name].dependency).parameters)
+    return False
