@@ -41,8 +41,14 @@ def test_exceptions_are_logged_without_the_tokens_they_mention():
 
 def _emit(capsys: pytest.CaptureFixture[str], logger: str, message: str, *args: object, **extra: object) -> str:
     """What one log call writes to stderr through the configured handler."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
     configure("info")
-    logging.getLogger(logger).info(message, *args, extra=extra)
+    try:
+        logging.getLogger(logger).info(message, *args, extra=extra)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
     return capsys.readouterr().err
 
 
