@@ -20,7 +20,7 @@ async def _user(db: PostgresEngine, role: str = "user") -> object:
 
 async def _photo(db: PostgresEngine, user: object, state: str) -> None:
     await db.pool.execute(
-        "INSERT INTO photos (id, \"user\", state, position, source_format, created_at) "
+        'INSERT INTO photos (id, "user", state, position, source_format, created_at) '
         "VALUES (gen_random_uuid(), $1, $2, 0, 'jpeg', now())",
         user,
         state,
