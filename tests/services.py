@@ -30,6 +30,7 @@ from pathlib import Path
 import jinja2
 import jwt as pyjwt
 import msgspec
+import yaml
 from aiosmtpd.controller import Controller as SMTPController
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -38,6 +39,8 @@ from server import settings as settings_module
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+#: the service users and groups the templates name, as the playbook defines them
+BASE_DEFAULTS = Path(__file__).resolve().parents[1] / "playbooks/roles/base/defaults/main.yml"
 
 
 def free_port(span: int = 0) -> int:
@@ -99,7 +102,8 @@ class Stack:
         harvest = appliance.describe(self.settings) | {"secrets": msgspec.to_builtins(self.settings.secrets)}
         # The tests share the machine with whatever else runs: keep Postgres's memory modest.
         harvest["host"] = harvest["host"] | {"memoryMb": 2048}
-        return {"harvest": harvest, "harvest_venv": sys.prefix, "postgres_version": 15}
+        base = yaml.safe_load(BASE_DEFAULTS.read_text())
+        return base | {"harvest": harvest, "harvest_venv": sys.prefix, "postgres_version": 15}
 
     def render(self, template: str, target: Path | None = None) -> str:
         text = _TEMPLATES.get_template(template).render(self.variables)

@@ -13,7 +13,7 @@ import jwt
 
 from server.auth.roles import Role
 from server.errors import Unauthorized
-from server.settings import Settings
+from server.settings import ConfigError, Settings
 
 ACCESS_SECONDS = 15 * 60
 REFRESH_SECONDS = 7 * 24 * 3600
@@ -36,8 +36,11 @@ class TokenIssuer:
     """Signs with the first configured key; verifies with any of them, chosen by the token's ``kid``."""
 
     def __init__(self, settings: Settings) -> None:
-        self.keys = {key.kid: key.secret for key in settings.secrets.jwt.keys}
-        self.signing_kid = settings.secrets.jwt.keys[0].kid
+        jwt_keys = settings.secrets.jwt
+        if jwt_keys is None:
+            raise ConfigError("secrets: jwt: this process was given no signing keys")
+        self.keys = {key.kid: key.secret for key in jwt_keys.keys}
+        self.signing_kid = jwt_keys.keys[0].kid
         self.issuer = settings.public_url()
         self._verified: OrderedDict[str, Claims] = OrderedDict()
 

@@ -3,6 +3,10 @@
 Every path the appliance uses hangs off one root (default ``/``, or ``HARVEST_ROOT``), so tests and a
 second appliance can live in a temp directory. Embedded services are reached through that root's
 sockets; external ones through the endpoints harvest.toml names.
+
+secrets.toml is root's alone. A service the appliance runs under its own user (``HARVEST_SERVICE``, set
+by its supervisord program) reads its share instead: the sections it uses, rendered by the playbook.
+Root (harvestctl, Ansible, the management verbs) and the tests read secrets.toml itself.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ from __future__ import annotations
 import os
 from functools import cache
 from pathlib import Path
+
+import msgspec
 
 from server.settings.layout import Layout, Settings
 from server.settings.schema import (
@@ -30,6 +36,7 @@ from server.settings.schema import (
     StorageSection,
     ValkeySection,
     WorkerSection,
+    convert,
     parse_config,
     parse_secrets,
 )
@@ -71,14 +78,29 @@ def _read(path: str, hint: str) -> bytes:
     except FileNotFoundError:
         raise ConfigError(f"{path} is missing; {hint}") from None
     except PermissionError:
-        raise ConfigError(f"{path} is not readable by this user; run as root or the harvest user") from None
+        raise ConfigError(f"{path} is not readable by this user; run as root") from None
+
+
+def _service_secrets(layout: Layout, service: str) -> Secrets:
+    path = f"{layout.service_secrets}/{service}.json"
+    raw = _read(path, "run `harvestctl up` to render it")
+    try:
+        data = msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise ConfigError(f"{path}: not valid JSON ({exc})") from None
+    return convert(Secrets, data, path)
 
 
 def load(root: str | None = None) -> Settings:
-    """Read and validate both files under the root (``HARVEST_ROOT`` or ``/``)."""
+    """Read and validate harvest.toml and this process's secrets under the root (``HARVEST_ROOT`` or ``/``)."""
     layout = Layout(root=root or os.environ.get("HARVEST_ROOT", "/"))
     config = parse_config(_read(layout.config_file, "run `harvestctl up` to create it"))
-    secrets = parse_secrets(_read(layout.secrets_file, "run `harvestctl up` to generate it"))
+    service = os.environ.get("HARVEST_SERVICE")
+    secrets = (
+        _service_secrets(layout, service)
+        if service
+        else parse_secrets(_read(layout.secrets_file, "run `harvestctl up` to generate it"))
+    )
     return Settings(config=config, secrets=secrets, layout=layout)
 
 

@@ -36,6 +36,11 @@ class Layout(msgspec.Struct, frozen=True):
         return self._under("etc/harvest/generated")
 
     @property
+    def service_secrets(self) -> str:
+        """Each service's share of secrets.toml, ``<service>.json``, readable by that service's group alone."""
+        return self._under("etc/harvest/generated/secrets")
+
+    @property
     def data(self) -> str:
         return self._under("var/lib/harvest")
 

@@ -202,9 +202,11 @@ class Secrets(_Section):
     postgres: Postgres
     valkey: Valkey
     s3: S3
-    jwt: Jwt
-    seaweedfs: Seaweedfs
     media: Media
+    #: always in secrets.toml; absent from the share of a service that does not use it (the worker)
+    jwt: Jwt | None = None
+    #: always in secrets.toml; only SeaweedFS's own files carry it, no service's share does
+    seaweedfs: Seaweedfs | None = None
     #: written by the operator when the SMTP relay needs a password
     email: Email = Email()
 
@@ -269,4 +271,9 @@ def parse_config(raw: bytes) -> Config:
 
 
 def parse_secrets(raw: bytes) -> Secrets:
-    return convert(Secrets, read_toml(raw, "secrets.toml"), "secrets.toml")
+    secrets = convert(Secrets, read_toml(raw, "secrets.toml"), "secrets.toml")
+    # Only a service's share may leave sections out; the file every share is cut from holds them all.
+    for section in ("jwt", "seaweedfs"):
+        if getattr(secrets, section) is None:
+            raise ConfigError(f"secrets.toml: {section}: missing; `harvestctl up` adds it")
+    return secrets

@@ -234,6 +234,43 @@ def test_secrets_are_private_and_no_component_takes_a_default_or_empty_password(
     assert refused.value.code == 403
 
 
+def test_each_service_runs_as_its_own_user_and_reads_only_its_own_secrets(appliance: Installed):
+    users = {
+        "postgres": "harvest-postgres",
+        "valkey": "harvest-valkey",
+        "seaweedfs": "harvest-objects",
+        "api": "harvest-api",
+        "worker": "harvest-worker",
+    }
+    for service in appliance.status()["services"]:
+        if service["service"] in users:
+            ps = subprocess.run(["ps", "-o", "user:32=", "-p", str(service["pid"])], capture_output=True, text=True)
+            assert ps.stdout.strip() == users[service["service"]], service
+    etc = appliance.root / "etc/harvest"
+    others = {
+        "harvest-api": [
+            etc / "secrets.toml",
+            etc / "generated/secrets/worker.json",
+            etc / "generated/seaweedfs/grpc.key",
+            etc / "generated/seaweedfs/security.toml",
+            etc / "generated/seaweedfs-s3.json",
+            etc / "generated/valkey.conf",
+        ],
+        "harvest-worker": [etc / "secrets.toml", etc / "generated/secrets/api.json"],
+        "harvest-postgres": [etc / "secrets.toml", etc / "generated/secrets/api.json", etc / "generated/valkey.conf"],
+    }
+    for user, paths in others.items():
+        for path in paths:
+            assert path.exists(), path
+            read = subprocess.run(["runuser", "-u", user, "--", "cat", str(path)], capture_output=True, text=True)
+            assert read.returncode != 0 and "Permission denied" in read.stderr, (user, path)
+    for user, share in (("harvest-api", "api"), ("harvest-worker", "worker")):
+        own = subprocess.run(
+            ["runuser", "-u", user, "--", "cat", str(etc / f"generated/secrets/{share}.json")], capture_output=True
+        )
+        assert own.returncode == 0, user
+
+
 def test_bad_config_is_refused_naming_the_key_and_nothing_changes(appliance: Installed):
     config = appliance.root / "etc/harvest/harvest.toml"
     good = config.read_text()
