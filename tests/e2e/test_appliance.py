@@ -316,6 +316,18 @@ def test_logs_show_the_api_workers_output(appliance: Installed):
     assert unknown.returncode != 0 and "choose one of" in unknown.stderr
 
 
+def test_nginx_gives_each_request_an_id_the_api_echoes_and_the_access_log_keeps(appliance: Installed):
+    request = urllib.request.Request(
+        f"https://127.0.0.1:{appliance.https_port}/health", headers={"X-Request-ID": "chosen-by-the-client"}
+    )
+    with urllib.request.urlopen(request, context=_TLS, timeout=10) as response:
+        given = response.headers["X-Request-ID"]
+    assert re.fullmatch(r"[0-9a-f]{32}", given), "nginx's own id, never the client's"
+    access_log = appliance.root / "var/log/harvest/nginx-access.log"
+    # nginx flushes its access log buffer every 5 s
+    wait_for(lambda: given in access_log.read_text(), "the request id in nginx's access log", timeout=15)
+
+
 def test_migrations_are_applied_by_install(appliance: Installed):
     done = appliance.ctl("db", "status", "--json")
     assert done.returncode == 0, done.stderr
