@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -237,7 +238,7 @@ class Worker:
         await asyncio.gather(*(runner.run(stop) for runner in self.lanes.values()))
 
     def backoff(self, attempt: int) -> float:
-        return min(self.backoff_seconds * 2 ** (attempt - 1), self.max_backoff_seconds)
+        return min(self.backoff_seconds * 2.0 ** (attempt - 1), self.max_backoff_seconds)
 
 
 class _LaneRunner:
@@ -298,8 +299,11 @@ class _LaneRunner:
         for job in jobs:
             task = asyncio.create_task(self._run(job), name=f"job {job.listener} {job.id}")
             self.running[job.id] = task
-            task.add_done_callback(lambda _, job_id=job.id: self.running.pop(job_id, None))
+            task.add_done_callback(functools.partial(self._finished, job.id))
         return len(jobs)
+
+    def _finished(self, job_id: str, _: asyncio.Task[None]) -> None:
+        self.running.pop(job_id, None)
 
     async def settled(self) -> None:
         while self.running:

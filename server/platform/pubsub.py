@@ -121,7 +121,7 @@ class PubSub:
                 if self._connection is None:
                     # Published before the subscribe: a channel added meanwhile is subscribed by its subscriber.
                     self._connection = connection = self.valkey.pubsub()
-                    await connection.connect()
+                    await connection.connect()  # type: ignore[no-untyped-call]
                     if self._subscriptions:
                         await connection.subscribe(*self._subscriptions)
                     if lost:
@@ -151,7 +151,7 @@ class PubSub:
     async def _drop_connection(self) -> None:
         if self._connection is not None:
             with contextlib.suppress(ValkeyConnectionError, ValkeyTimeoutError, OSError):
-                await self._connection.aclose()
+                await self._connection.aclose()  # type: ignore[no-untyped-call]
             self._connection = None
 
     async def close(self) -> None:
