@@ -11,7 +11,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.plugins import ScalarRenderPlugin
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
 from piccolo.engine import engine_finder
@@ -29,7 +28,7 @@ from server.platform.storage import Storage
 from server.privacy.controller import PrivacyController
 from server.profiles.controller import ProfileController
 from server.profiles.service import ProfileService
-from server.web import problems
+from server.web import docs, problems
 from server.web.auth import DEPENDENCIES
 from server.web.middleware import request_ids
 from server.web.problems import HANDLERS, problem
@@ -83,6 +82,7 @@ def create_app() -> Litestar:
             MediaController,
             PrivacyController,
             AdminController,
+            docs.assets_router(),
         ],
         dependencies=DEPENDENCIES
         | {
@@ -98,7 +98,7 @@ def create_app() -> Litestar:
             title="Harvest API",
             version="1",
             path="/api",
-            render_plugins=[ScalarRenderPlugin(path="/docs")],
+            render_plugins=[docs.render_plugin()],
             openapi_router=Router("/api", route_handlers=[], include_in_schema=False, after_request=_problem_404),
         ),
         request_max_body_size=settings.config.server.max_body_mb * 1024 * 1024,
