@@ -7,12 +7,10 @@ import uuid
 
 from litestar.routes import HTTPRoute
 
-from tests.integration.auth.test_auth import bearer, register
-from tests.integration.auth.test_email_flows import run_jobs
-from tests.integration.photos.test_photos import my_photos, uploaded
+from tests.factories import bearer, my_photos, register, run_jobs, uploaded
 
 #: path parameters that name a kind of thing (a sign-in provider, a file of the API docs), not somebody's thing
-NOT_IDS = {"provider", "path"}
+NOT_IDS = {"provider", "path", "file_path"}
 
 
 def id_taking_endpoints(app) -> set[str]:
@@ -52,7 +50,7 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
             200,
         ),
         # Media needs a signature the server made; an id alone gets nothing.
-        "GET /media/{photo_id:uuid}/{name:str}": (
+        "GET /media/{photo_id:str}/{name:str}": (
             (await client.get(f"/media/{photo_id}/large.webp?exp=99999999999&sig=guess")).status_code,
             403,
         ),

@@ -9,7 +9,7 @@ from PIL import Image
 
 from server import bench
 from server.web.auth import auth_service
-from tests.integration.auth.test_auth import bearer
+from tests.factories import bearer
 
 
 async def test_bench_people_are_signed_in_and_erased_without_a_trace(client, app, db):

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from tests.integration.auth.test_auth import bearer, register
+from tests.factories import bearer, register
 
 SESSIONS = "/api/auth/sessions"
 

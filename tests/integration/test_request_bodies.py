@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.integration.auth.test_auth import bearer, register
+from tests.factories import bearer, register
 
 DEEP = ("[" * 2000 + "]" * 2000).encode()  # 4 KB, deeper than Python's recursion limit
 NOT_UTF8 = b'{"email": "\xff\xfe@example.com", "password": "x"}'

@@ -16,33 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from server.auth.tables import RefreshToken, Session, User
 from server.auth.tokens import AUDIENCE
 from server.errors import Unauthorized
-
-PASSWORD = "correct horse battery staple"
-
-
-def person(**overrides) -> dict:
-    body = {
-        "email": f"  Alex.{uuid.uuid4().hex[:8]}@Example.COM ",
-        "password": PASSWORD,
-        "firstName": "Alex",
-        "dateOfBirth": "1995-04-02",
-        "gender": "nonbinary",
-    }
-    return body | overrides
-
-
-async def register(client, **overrides) -> dict:
-    response = await client.post("/api/auth/register", json=person(**overrides))
-    assert response.status_code == 201, response.text
-    return response.json()
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-def fields(response) -> set[str]:
-    return {error["field"] for error in response.json().get("errors", [])}
+from tests.factories import PASSWORD, bearer, fields, person, register
 
 
 async def test_register_returns_the_user_and_a_token_pair_with_the_email_normalised(client):

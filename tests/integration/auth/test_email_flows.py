@@ -2,29 +2,8 @@
 
 from __future__ import annotations
 
-import re
-
 from server.auth.tables import EmailToken, User
-from server.listeners import LISTENERS
-from server.platform.events import Listeners
-from server.platform.jobs import OutboxRelay, Worker
-from tests.integration.auth.test_auth import PASSWORD, bearer, person, register
-
-
-async def run_jobs(valkey, db) -> None:
-    """What the worker process does: relay committed jobs, then run them."""
-    listeners = Listeners(LISTENERS)
-    await OutboxRelay(valkey, db, listeners).relay()
-    worker = Worker(valkey, listeners, consumer="test", block_ms=10)
-    await worker.ensure_groups()
-    while await worker.step():
-        await worker.settled()
-
-
-def token_from(message) -> str:
-    found = re.search(r"harvest://app/[\w-]+\?token=([\w-]+)", message.get_content())
-    assert found, message.get_content()
-    return found.group(1)
+from tests.factories import PASSWORD, bearer, person, register, run_jobs, token_from
 
 
 async def test_sign_up_sends_a_verification_link_that_works_once(client, db, valkey, stack):

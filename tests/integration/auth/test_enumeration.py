@@ -15,7 +15,7 @@ import pytest
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 
-from tests.integration.auth.test_auth import register
+from tests.factories import register
 
 Work = tuple[list[str], Counter[str]]
 

@@ -10,8 +10,7 @@ from contextlib import asynccontextmanager
 import httpx
 from litestar import Litestar
 
-from tests.integration.auth.test_auth import PASSWORD, person, register
-from tests.integration.auth.test_email_flows import run_jobs, token_from
+from tests.factories import PASSWORD, person, register, run_jobs, token_from
 
 WRONG = "not the password at all"
 

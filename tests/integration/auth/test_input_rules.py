@@ -9,8 +9,8 @@ import uuid
 import pytest
 
 from server.auth.tables import User
-from tests.integration.auth.test_auth import PASSWORD, bearer, fields, person, register
-from tests.integration.auth.test_oauth import claims
+from tests.factories import PASSWORD, bearer, fields, person, register
+from tests.factories import provider_claims as claims
 
 
 def born_years_ago(years: int) -> str:

@@ -11,25 +11,8 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from server.auth.tables import User
-from tests.integration.auth.test_auth import PASSWORD, bearer, register
-
-ISS = {"google": "https://accounts.google.com", "apple": "https://appleid.apple.com"}
-AUD = {"google": "test-google-client", "apple": "test-apple-client"}
-
-
-def claims(provider: str, email: str, **overrides) -> dict:
-    now = int(time.time())
-    base = {
-        "iss": ISS[provider],
-        "aud": AUD[provider],
-        "sub": uuid.uuid4().hex,
-        "email": email,
-        "email_verified": True,
-        "iat": now,
-        "exp": now + 600,
-        "given_name": "Robin",
-    }
-    return base | overrides
+from tests.factories import PASSWORD, bearer, register
+from tests.factories import provider_claims as claims
 
 
 @pytest.mark.parametrize("provider", ["google", "apple"])

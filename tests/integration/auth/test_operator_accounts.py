@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
-from tests.integration.auth.test_auth import PASSWORD, bearer, register
-
-
-def manage(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "server.manage", *args], capture_output=True, text=True, timeout=60)
+from tests.factories import PASSWORD, bearer, manage, register
 
 
 async def test_create_admin_prints_a_one_time_link_that_sets_the_password(client, db):

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from tests.integration.auth.test_auth import PASSWORD, bearer, register
-from tests.integration.auth.test_operator_accounts import manage
+from tests.factories import PASSWORD, bearer, manage, register
 
 
 async def test_staff_endpoints_refuse_users_and_admit_moderators(client, db):

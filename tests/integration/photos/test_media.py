@@ -9,9 +9,7 @@ from urllib.parse import urlsplit
 import pytest
 
 from server.photos.media import MAX_AGE
-from tests.integration.auth.test_auth import PASSWORD, bearer, register
-from tests.integration.auth.test_email_flows import run_jobs
-from tests.integration.photos.test_photos import fetch, my_photos, uploaded
+from tests.factories import PASSWORD, bearer, fetch, my_photos, register, run_jobs, uploaded
 
 
 async def _approved_link(client, db, valkey) -> tuple[dict, dict, str]:

@@ -5,47 +5,14 @@ from __future__ import annotations
 import io
 import time
 import uuid
-from urllib.parse import urlsplit
 
 import pytest
 from PIL import Image
 
 from server import settings as settings_module
 from server.photos.media import VARIANTS, original_key, variant_key
-from tests.integration.auth.test_auth import bearer, register
-from tests.integration.auth.test_email_flows import run_jobs
+from tests.factories import bearer, fetch, my_photos, objects, register, run_jobs, upload, uploaded
 from tests.integration.photos import samples
-
-
-async def upload(client, token: str, data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg"):
-    return await client.post("/api/users/photos", files={"file": (name, data, content_type)}, headers=bearer(token))
-
-
-async def uploaded(client, token: str, data: bytes | None = None) -> dict:
-    response = await upload(client, token, data or samples.png())
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-async def my_photos(client, token: str) -> list[dict]:
-    response = await client.get("/api/users/profile", headers=bearer(token))
-    assert response.status_code == 200, response.text
-    return response.json()["photos"]
-
-
-async def fetch(client, url: str):
-    """GET a signed media URL (path and query; the host is the appliance's public name)."""
-    parts = urlsplit(url)
-    assert "harvest-" not in url, "a bucket name leaked into a URL"
-    return await client.get(f"{parts.path}?{parts.query}")
-
-
-def objects(storage) -> set[str]:
-    return {
-        f"{purpose}/{obj.object_name}"
-        for purpose, bucket in storage.buckets.items()
-        for obj in storage.client.list_objects(bucket, recursive=True)
-    }
 
 
 async def test_iphone_jpeg_with_gps_comes_out_as_clean_webp_variants(client, db, valkey):

@@ -12,9 +12,8 @@ import time
 
 from server.platform.events import Lane
 from server.platform.jobs import GROUP, STREAMS
-from tests.integration.auth.test_auth import register
+from tests.factories import fetch, my_photos, register, uploaded
 from tests.integration.photos import samples
-from tests.integration.photos.test_photos import fetch, my_photos, uploaded
 
 
 def start_worker(log_path) -> subprocess.Popen:

@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from tests.integration.auth.test_auth import PASSWORD, bearer, person, register
+from tests.factories import PASSWORD, bearer, person, register
 from tests.services import Stack
 
 

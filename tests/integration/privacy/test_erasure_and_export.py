@@ -5,9 +5,7 @@ from __future__ import annotations
 from server.photos.service import visible_cache_key
 from server.privacy.registry import domains
 from server.profiles.service import card_key
-from tests.integration.auth.test_auth import PASSWORD, bearer, register
-from tests.integration.auth.test_email_flows import run_jobs
-from tests.integration.photos.test_photos import uploaded
+from tests.factories import PASSWORD, bearer, register, run_jobs, uploaded
 
 
 async def test_every_table_is_declared_by_exactly_one_domain(db):

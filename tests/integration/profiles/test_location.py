@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 
 from server.profiles import geo
-from tests.integration.auth.test_auth import bearer, register
+from tests.factories import bearer, register
 
 BERLIN = (52.5200, 13.4050)
 

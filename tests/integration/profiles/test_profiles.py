@@ -11,7 +11,7 @@ from server.auth.accounts import age_on
 from server.auth.admin import create_admin
 from server.profiles.service import card_key
 from server.web.auth import auth_service
-from tests.integration.auth.test_auth import PASSWORD, bearer, register
+from tests.factories import PASSWORD, bearer, register
 
 
 async def put_profile(client, token: str, **fields):

@@ -1,0 +1,138 @@
+"""What many tests make: people signed up through the API, photos uploaded, provider ID tokens, worker runs.
+
+One module, so a test reads its setup in the words of the product and a change to sign-up or upload is
+made in one place.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import uuid
+from email.message import EmailMessage
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+from piccolo.engine.postgres import PostgresEngine
+from valkey.asyncio import Valkey
+
+from server.listeners import LISTENERS
+from server.platform.events import Listeners
+from server.platform.jobs import OutboxRelay, Worker
+from server.platform.storage import Storage
+from tests.integration.photos import samples
+
+PASSWORD = "correct horse battery staple"
+
+#: the identity providers' issuers and the client ids the test stack's harvest.toml accepts
+ISS = {"google": "https://accounts.google.com", "apple": "https://appleid.apple.com"}
+AUD = {"google": "test-google-client", "apple": "test-apple-client"}
+
+
+def person(**overrides: Any) -> dict[str, Any]:
+    """A sign-up body; the email is new each time and written the way people type it."""
+    body = {
+        "email": f"  Alex.{uuid.uuid4().hex[:8]}@Example.COM ",
+        "password": PASSWORD,
+        "firstName": "Alex",
+        "dateOfBirth": "1995-04-02",
+        "gender": "nonbinary",
+    }
+    return body | overrides
+
+
+async def register(client: httpx.AsyncClient, **overrides: Any) -> dict[str, Any]:
+    """Sign a new person up; returns the API's answer (user and token pair)."""
+    response = await client.post("/api/auth/register", json=person(**overrides))
+    assert response.status_code == 201, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def fields(response: httpx.Response) -> set[str]:
+    """The fields a validation problem names."""
+    return {error["field"] for error in response.json().get("errors", [])}
+
+
+def provider_claims(provider: str, email: str, **overrides: Any) -> dict[str, Any]:
+    """The claims of a Google or Apple ID token for ``email``."""
+    now = int(time.time())
+    base = {
+        "iss": ISS[provider],
+        "aud": AUD[provider],
+        "sub": uuid.uuid4().hex,
+        "email": email,
+        "email_verified": True,
+        "iat": now,
+        "exp": now + 600,
+        "given_name": "Robin",
+    }
+    return base | overrides
+
+
+async def run_jobs(valkey: Valkey, db: PostgresEngine) -> None:
+    """What the worker process does: relay committed jobs, then run them."""
+    listeners = Listeners(LISTENERS)
+    await OutboxRelay(valkey, db, listeners).relay()
+    worker = Worker(valkey, listeners, consumer="test", block_ms=10)
+    await worker.ensure_groups()
+    while await worker.step():
+        await worker.settled()
+
+
+def token_from(message: EmailMessage) -> str:
+    """The token in an account email's link."""
+    found = re.search(r"harvest://app/[\w-]+\?token=([\w-]+)", str(message.get_content()))
+    assert found, message.get_content()
+    return found.group(1)
+
+
+def manage(*args: str) -> subprocess.CompletedProcess[str]:
+    """Run one of the server's management verbs as harvestctl does."""
+    return subprocess.run(
+        [sys.executable, "-m", "server.manage", *args], capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+async def upload(
+    client: httpx.AsyncClient, token: str, data: bytes, name: str = "photo.jpg", content_type: str = "image/jpeg"
+) -> httpx.Response:
+    return await client.post("/api/users/photos", files={"file": (name, data, content_type)}, headers=bearer(token))
+
+
+async def uploaded(client: httpx.AsyncClient, token: str, data: bytes | None = None) -> dict[str, Any]:
+    """Upload a photo (a small PNG unless given one) and return the accepted photo."""
+    response = await upload(client, token, data or samples.png())
+    assert response.status_code == 202, response.text
+    answer: dict[str, Any] = response.json()
+    return answer
+
+
+async def my_photos(client: httpx.AsyncClient, token: str) -> list[dict[str, Any]]:
+    response = await client.get("/api/users/profile", headers=bearer(token))
+    assert response.status_code == 200, response.text
+    photos: list[dict[str, Any]] = response.json()["photos"]
+    return photos
+
+
+async def fetch(client: httpx.AsyncClient, url: str) -> httpx.Response:
+    """GET a signed media URL (path and query; the host is the appliance's public name)."""
+    parts = urlsplit(url)
+    assert "harvest-" not in url, "a bucket name leaked into a URL"
+    return await client.get(f"{parts.path}?{parts.query}")
+
+
+def objects(storage: Storage) -> set[str]:
+    """Every object in every bucket, as purpose/name."""
+    return {
+        f"{purpose}/{obj.object_name}"
+        for purpose, bucket in storage.buckets.items()
+        for obj in storage.client.list_objects(bucket, recursive=True)
+    }
