@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from litestar import Litestar, Response, Router
 from litestar.datastructures import State
@@ -13,7 +14,6 @@ from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.routes import HTTPRoute
-from piccolo.engine import engine_finder
 
 from server import settings as settings_module
 from server.admin.controller import AdminController
@@ -38,7 +38,7 @@ from server.web.problems import HANDLERS, problem
 async def dependencies(app: Litestar) -> AsyncIterator[None]:
     """Open Postgres, Valkey and S3 once per process; a missing one stops start-up with its reason."""
     settings = app.state.settings
-    engine = engine_finder()
+    engine = database.engine()
     # Half the server's connections are shared by the API workers; the rest serve the worker and operators.
     pool_size = max(4, settings.config.postgres.max_connections // (2 * settings.api_workers()))
     await database.open_pool(engine, max_size=pool_size)
@@ -65,7 +65,7 @@ def profile_service(state: State) -> ProfileService:
     return ProfileService(state.db, state.valkey, photo_service(state), state.settings.config.location)
 
 
-def _problem_404(response: Response) -> Response:
+def _problem_404(response: Response[Any]) -> Response[Any]:
     """The schema router answers unknown /api/<name> paths itself, in HTML; keep the one error shape."""
     return problem(404, "Not Found") if response.status_code == 404 else response
 

@@ -12,8 +12,9 @@ import math
 import os
 import time
 import uuid
+from collections.abc import Awaitable
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from PIL import Image
 from valkey.asyncio import Valkey
@@ -148,11 +149,13 @@ async def _time_pings(valkey: Valkey, count: int, interval: float, timeout: floa
         await publish(PING, {"run": run, "publishedAt": time.time()})
         await asyncio.sleep(interval)
     deadline = time.monotonic() + timeout
-    while await valkey.llen(key) < count:
+    while await cast(Awaitable[int], valkey.llen(key)) < count:
         if time.monotonic() > deadline:
-            raise TimeoutError(f"the workers ran {await valkey.llen(key)} of {count} bench pings in {timeout:.0f}s")
+            raise TimeoutError(
+                f"the workers ran {await cast(Awaitable[int], valkey.llen(key))} of {count} bench pings in {timeout:.0f}s"
+            )
         await asyncio.sleep(0.1)
-    delays = sorted(float(value) * 1000 for value in await valkey.lrange(key, 0, -1))
+    delays = sorted(float(value) * 1000 for value in await cast(Awaitable[list[str]], valkey.lrange(key, 0, -1)))
     await valkey.delete(key)
     return {"p50Ms": _percentile(delays, 0.5), "p99Ms": _percentile(delays, 0.99), "maxMs": delays[-1]}
 

@@ -12,8 +12,6 @@ import os
 import signal
 import socket
 
-from piccolo.engine import engine_finder
-
 from server import settings as settings_module
 from server.listeners import LISTENERS
 from server.platform import cache, database, logs
@@ -37,7 +35,7 @@ async def main() -> None:
     logs.configure(settings.config.logging.level)
     # Checked before anything connects: a clash of listener names stops the process at start-up.
     listeners = Listeners(LISTENERS)
-    engine = engine_finder()
+    engine = database.engine()
     await database.open_pool(engine, max_size=8)
     valkey = cache.client_for(settings)
     await cache.ping(valkey)

@@ -5,6 +5,9 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any
+
+from piccolo.columns import Column
 
 from server.auth.tables import User
 from server.errors import FieldError
@@ -51,7 +54,7 @@ async def identities(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Identity]:
 
 
 async def update_identity(user_id: uuid.UUID, *, first_name: str | None = None, gender: str | None = None) -> None:
-    changes = {
+    changes: dict[Column | str, Any] = {
         column: value for column, value in ((User.first_name, first_name), (User.gender, gender)) if value is not None
     }
     if changes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from litestar import Controller, Request, delete, get, post
 from litestar.datastructures import CacheControlHeader
@@ -26,16 +27,16 @@ from server.web.auth import Auth, Caller, auth_service
 from server.web.pagination import PAGING, Paging
 
 
-def _device(request: Request) -> str:
+def _device(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("user-agent", "")
 
 
-def _ip(request: Request) -> str:
+def _ip(request: Request[Any, Any, Any]) -> str:
     """The client's address; behind nginx, uvicorn takes it from X-Forwarded-For, which nginx sets."""
     return request.client.host if request.client else "unknown"
 
 
-async def _throttle(request: Request) -> None:
+async def _throttle(request: Request[Any, Any, Any]) -> None:
     """Sign-in endpoints count against the client's address; signed-in calls count against the user."""
     await auth_service(request.app.state).throttle_client(_ip(request))
 
@@ -47,16 +48,18 @@ class AuthController(Controller):
     cache_control = CacheControlHeader(no_store=True)
 
     @post("/register", before_request=_throttle, status_code=HTTP_201_CREATED)
-    async def register(self, data: JSONBody[RegisterRequest], auth: Auth, request: Request) -> AuthResponse:
+    async def register(
+        self, data: JSONBody[RegisterRequest], auth: Auth, request: Request[Any, Any, Any]
+    ) -> AuthResponse:
         return await auth.register(data, _device(request), _ip(request))
 
     @post("/login", before_request=_throttle, status_code=HTTP_200_OK)
-    async def login(self, data: JSONBody[LoginRequest], auth: Auth, request: Request) -> AuthResponse:
+    async def login(self, data: JSONBody[LoginRequest], auth: Auth, request: Request[Any, Any, Any]) -> AuthResponse:
         return await auth.login(data, _device(request), _ip(request))
 
     @post("/oauth/{provider:str}", before_request=_throttle, status_code=HTTP_200_OK)
     async def oauth(
-        self, provider: FromPath[str], data: JSONBody[OauthRequest], auth: Auth, request: Request
+        self, provider: FromPath[str], data: JSONBody[OauthRequest], auth: Auth, request: Request[Any, Any, Any]
     ) -> AuthResponse:
         return await auth.oauth(provider, data, request.app.state.settings.config.oauth, _device(request), _ip(request))
 

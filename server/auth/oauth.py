@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from functools import cache
-from typing import Literal
+from typing import Any, Literal
 
 import jwt
 
@@ -41,7 +41,7 @@ async def verify(provider: str, id_token: str, oauth: OauthSection) -> Identity:
     if not client_ids:
         raise NotFound(f"sign-in with {provider} is not enabled on this server")
 
-    def check() -> dict:
+    def check() -> dict[str, Any]:
         key = _keys(jwks_url).get_signing_key_from_jwt(id_token)
         return jwt.decode(
             id_token,

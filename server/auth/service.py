@@ -17,6 +17,7 @@ from valkey.exceptions import ValkeyError
 
 from server.auth import oauth, passwords
 from server.auth.accounts import birth_date_problems
+from server.auth.oauth import Identity
 from server.auth.schemas import (
     AuthResponse,
     FirstName,
@@ -176,11 +177,10 @@ class AuthService:
         if unverified:
             await self._mark_revoked(ended)
             await self.throttle.clear(account_key(email))
+        assert row is not None  # found, or made in the transaction
         return _signed_in(row, pair, await self.throttle.signed_in(account_key(email), ip))
 
-    async def _create_from_provider(
-        self, email: str, identity: oauth.Identity, request: OauthRequest
-    ) -> dict[str, Any]:
+    async def _create_from_provider(self, email: str, identity: Identity, request: OauthRequest) -> dict[str, Any]:
         errors = [
             FieldError(f, "is required for a new account")
             for f, v in (("dateOfBirth", request.date_of_birth), ("gender", request.gender))
@@ -255,6 +255,8 @@ class AuthService:
         async with self.db.transaction():
             found = await self._take_email_token(token, "reset", now)
             user = await User.select(User.email).where(User.id == found["user"]).first()
+            if user is None:  # erased since the link was sent; its tokens went with it, so this is a race
+                raise Invalid(_BAD_LINK, errors=[FieldError("token", _BAD_LINK)])
             errors = passwords.problems(new_password, user["email"], field="newPassword")
             if errors:
                 raise Invalid("invalid value for newPassword", errors=errors)
@@ -262,6 +264,7 @@ class AuthService:
             await User.update({User.password_hash: password_hash}).where(User.id == found["user"])
             session_ids = await self._end_sessions_in_transaction(found["user"], now)
         await self._mark_revoked(session_ids)
+        assert user is not None  # the transaction above refuses a vanished account
         await self.throttle.clear(account_key(user["email"]))
 
     async def verify_email(self, token: str) -> None:
@@ -285,7 +288,8 @@ class AuthService:
         )
         if not rows:
             raise Invalid(_BAD_LINK, errors=[FieldError("token", _BAD_LINK)])
-        return rows[0]
+        row: dict[str, Any] = rows[0]
+        return row
 
     async def confirm_password(self, claims: Claims, password: str) -> None:
         """For destructive actions: the caller proves they still know the password (403 otherwise)."""

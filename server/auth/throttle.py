@@ -42,7 +42,9 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
+from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import cast
 
 from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
@@ -152,7 +154,8 @@ class LoginThrottle:
             limits.login_delay_max_seconds * 1000,
         ]
         try:
-            allowed, wait = await self.valkey.eval(_RESERVE, 3, *_keys(account, "fails", "unknown", "slot"), *args)
+            reserve = self.valkey.eval(_RESERVE, 3, *_keys(account, "fails", "unknown", "slot"), *map(str, args))
+            allowed, wait = await cast(Awaitable[list[int]], reserve)
         except (ValkeyError, OSError):
             log.warning("login throttle unreachable; allowing the attempt")
             return attempt
@@ -164,18 +167,19 @@ class LoginThrottle:
         """Give the reservation back and remember this address and device; returns the device token to keep."""
         token = attempt.device_token or new_secret_token()[0]
         try:
-            await self.valkey.eval(
+            succeed = self.valkey.eval(
                 _SUCCEED,
                 3,
                 *_keys(attempt.account, "fails", "unknown", "known"),
                 attempt.client,
-                int(not attempt.shared),
-                int(time.time()),
-                KNOWN_FOR,
-                KNOWN_MAX,
+                str(int(not attempt.shared)),
+                str(int(time.time())),
+                str(KNOWN_FOR),
+                str(KNOWN_MAX),
                 attempt.address,
                 _device_member(token),
             )
+            await cast(Awaitable[object], succeed)
         except (ValkeyError, OSError):
             log.warning("login throttle unreachable; this client is not remembered")
         return token

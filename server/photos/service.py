@@ -223,7 +223,8 @@ class PhotoService:
     async def _lock_and_count(self, user_id: uuid.UUID) -> int:
         """Serialise one person's photo changes (within the caller's transaction) and count their photos."""
         await Photo.raw("SELECT pg_advisory_xact_lock(hashtextextended({}, 0))", f"photos:{user_id}")
-        return await Photo.count().where(Photo.user == user_id)
+        count: int = await Photo.count().where(Photo.user == user_id)
+        return count
 
     def _full(self) -> Conflict:
         return Conflict(f"you already have {self.limits.max_per_user} photos; delete one first")

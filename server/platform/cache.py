@@ -11,7 +11,7 @@ from server.settings import Settings
 
 
 def client_for(settings: Settings) -> Valkey:
-    return Valkey.from_url(
+    client: Valkey = Valkey.from_url(
         settings.valkey_url(),
         password=settings.secrets.valkey.password,
         decode_responses=True,
@@ -19,6 +19,7 @@ def client_for(settings: Settings) -> Valkey:
         socket_connect_timeout=2,
         health_check_interval=30,
     )
+    return client
 
 
 async def ping(client: Valkey, timeout: float = 2.0) -> None:

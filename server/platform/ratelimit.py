@@ -60,7 +60,7 @@ class RateLimiter:
         try:
             async with self.valkey.pipeline(transaction=False) as pipe:
                 # EVAL rather than EVALSHA: a pipeline would otherwise ask whether the script is loaded first.
-                pipe.eval(_COUNT, 1, counter, add, window_seconds)
+                pipe.eval(_COUNT, 1, counter, str(add), str(window_seconds))
                 for command in also:
                     pipe.execute_command(*command)
                 (count, ttl), *replies = await pipe.execute()

@@ -86,7 +86,7 @@ async def _rewrite_append_only_file(valkey: Valkey) -> None:
         if not persistence["aof_rewrite_in_progress"]:
             # "Already in progress" means another erasure's began after our INFO, so after the deletion.
             with contextlib.suppress(ResponseError):
-                await valkey.bgrewriteaof()
+                await valkey.bgrewriteaof()  # type: ignore[no-untyped-call]
             return
         if time.monotonic() > deadline:
             log.warning("Valkey's append-only file is still being rewritten; erased cache copies wait for the next")

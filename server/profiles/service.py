@@ -23,7 +23,7 @@ from server.errors import FieldError, Invalid, NotFound, RateLimited
 from server.photos.service import PhotoService, visible_cache_key
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
-from server.profiles.schemas import Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
+from server.profiles.schemas import Orientation, Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
 from server.profiles.tables import Location
 from server.profiles.tables import Preferences as PreferencesRow
 from server.profiles.tables import Profile as ProfileRow
@@ -44,7 +44,7 @@ class Card(msgspec.Struct, kw_only=True):
     gender: str | None
     date_of_birth: dt.date | None
     bio: str = ""
-    sexual_orientation: str | None = None
+    sexual_orientation: Orientation | None = None
     relationship_goal: str | None = None
     interests: list[str] = []
     job_title: str | None = None
@@ -102,7 +102,9 @@ async def _upsert(table: type[Table], user_id: uuid.UUID, changes: dict[Column, 
     """Insert the person's row with ``changes`` or apply them to the row they have."""
     changes = changes | {table.updated_at: _now()} if hasattr(table, "updated_at") else changes
     row = table(id=uuid.uuid4(), user=user_id, **{column._meta.name: value for column, value in changes.items()})
-    await table.insert(row).on_conflict(target=table.user, action="DO UPDATE", values=list(changes))
+    await table.insert(row).on_conflict(
+        target=table._meta.get_column_by_name("user"), action="DO UPDATE", values=list(changes)
+    )
 
 
 class ProfileService:

@@ -26,7 +26,7 @@ class _Section(msgspec.Struct, forbid_unknown_fields=True, kw_only=True, frozen=
     pass
 
 
-class ServerSection(_Section):
+class ServerSection(_Section, frozen=True):
     #: the public name clients use; it goes into the TLS certificate and generated links
     hostname: str = "localhost"
     #: address nginx listens on; the only listener that may face the network
@@ -39,12 +39,12 @@ class ServerSection(_Section):
     max_body_mb: Annotated[int, msgspec.Meta(ge=1, le=200)] = 12
 
 
-class ApiSection(_Section):
+class ApiSection(_Section, frozen=True):
     #: API worker processes; 0 means one per core
     workers: Annotated[int, msgspec.Meta(ge=0, le=64)] = 0
 
 
-class PostgresSection(_Section):
+class PostgresSection(_Section, frozen=True):
     #: names the unix socket (.s.PGSQL.<port>); the embedded cluster listens on no TCP port
     port: Port = 5432
     database: str = "harvest"
@@ -54,25 +54,25 @@ class PostgresSection(_Section):
     shared_buffers_mb: Annotated[int, msgspec.Meta(ge=0)] = 0
 
 
-class ValkeySection(_Section):
+class ValkeySection(_Section, frozen=True):
     maxmemory_mb: Annotated[int, msgspec.Meta(ge=16)] = 256
 
 
-class StorageSection(_Section):
+class StorageSection(_Section, frozen=True):
     #: empty runs the embedded SeaweedFS; otherwise an S3 URL such as https://s3.eu-west-1.amazonaws.com
     endpoint: str = ""
     region: str = "us-east-1"
     bucket_prefix: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9][a-z0-9-]{1,40}$")] = "harvest"
 
 
-class SeaweedfsSection(_Section):
+class SeaweedfsSection(_Section, frozen=True):
     s3_port: SeaweedPort = 8333
     master_port: SeaweedPort = 9333
     volume_port: SeaweedPort = 8334
     filer_port: SeaweedPort = 8888
 
 
-class EmailSection(_Section):
+class EmailSection(_Section, frozen=True):
     #: empty sends no email (sign-up still works; `harvestctl doctor` reports it)
     smtp_host: str = ""
     smtp_port: Port = 587
@@ -84,7 +84,7 @@ class EmailSection(_Section):
     link_base: str = ""
 
 
-class OauthSection(_Section):
+class OauthSection(_Section, frozen=True):
     #: OAuth client ids of the app; sign-in with a provider is off while its list is empty
     google_client_ids: list[str] = []
     apple_client_ids: list[str] = []
@@ -92,7 +92,7 @@ class OauthSection(_Section):
     apple_jwks_url: str = "https://appleid.apple.com/auth/keys"
 
 
-class LimitsSection(_Section):
+class LimitsSection(_Section, frozen=True):
     #: failed logins allowed per account and client (a known device, else the address) in the window below
     login_failures_per_account_ip: Annotated[int, msgspec.Meta(ge=1)] = 5
     login_failure_window_minutes: Annotated[int, msgspec.Meta(ge=1)] = 15
@@ -109,7 +109,7 @@ class LimitsSection(_Section):
     requests_per_user_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 100
 
 
-class LocationSection(_Section):
+class LocationSection(_Section, frozen=True):
     #: positions are stored snapped to square cells this many km wide; nothing finer is ever kept
     grid_km: Annotated[float, msgspec.Meta(ge=0.1, le=20)] = 1.0
     #: moves to another cell allowed per user per hour (repeated moves are how trilateration works)
@@ -118,7 +118,7 @@ class LocationSection(_Section):
     max_speed_kmh: Annotated[int, msgspec.Meta(ge=100)] = 1000
 
 
-class PhotosSection(_Section):
+class PhotosSection(_Section, frozen=True):
     max_per_user: Annotated[int, msgspec.Meta(ge=1, le=20)] = 6
     max_upload_mb: Annotated[int, msgspec.Meta(ge=1, le=100)] = 10
     #: at most 80: past that Pillow itself treats a file as a decompression bomb
@@ -129,7 +129,7 @@ class PhotosSection(_Section):
     url_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
 
 
-class WorkerSection(_Section):
+class WorkerSection(_Section, frozen=True):
     #: worker processes supervisord runs; each runs every lane and relays committed events
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
     #: a job held this long by a worker that stopped answering is taken over by another
@@ -144,11 +144,11 @@ class WorkerSection(_Section):
     dead_letters_kept: Annotated[int, msgspec.Meta(ge=100, le=1_000_000)] = 10_000
 
 
-class LoggingSection(_Section):
+class LoggingSection(_Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
 
 
-class Config(_Section):
+class Config(_Section, frozen=True):
     server: ServerSection = ServerSection()
     api: ApiSection = ApiSection()
     postgres: PostgresSection = PostgresSection()
@@ -164,27 +164,27 @@ class Config(_Section):
     logging: LoggingSection = LoggingSection()
 
 
-class JwtKey(_Section):
+class JwtKey(_Section, frozen=True):
     kid: str
     secret: str
 
 
-class Secrets(_Section):
-    class Postgres(_Section):
+class Secrets(_Section, frozen=True):
+    class Postgres(_Section, frozen=True):
         password: str
 
-    class Valkey(_Section):
+    class Valkey(_Section, frozen=True):
         password: str
 
-    class S3(_Section):
+    class S3(_Section, frozen=True):
         access_key: str
         secret_key: str
 
-    class Jwt(_Section):
+    class Jwt(_Section, frozen=True):
         #: the first key signs; the others still verify, so keys rotate without logging anyone out
         keys: list[JwtKey]
 
-    class Seaweedfs(_Section):
+    class Seaweedfs(_Section, frozen=True):
         #: sign the embedded store's internal HTTP reads and writes, so no local process reaches
         #: the files around the S3 gateway
         volume_write_key: str
@@ -192,10 +192,10 @@ class Secrets(_Section):
         filer_write_key: str
         filer_read_key: str
 
-    class Email(_Section):
+    class Email(_Section, frozen=True):
         smtp_password: str = ""
 
-    class Media(_Section):
+    class Media(_Section, frozen=True):
         #: signs the short-lived /media URLs handed to clients
         url_key: str
 

@@ -29,6 +29,10 @@ def new_secrets() -> Secrets:
     )
 
 
+def _table(value: object) -> dict[str, object]:
+    return value if isinstance(value, dict) else {}
+
+
 def complete_secrets(raw: bytes) -> Secrets | None:
     """A release that needs a new secret adds it to an existing file; nothing present is ever replaced.
 
@@ -37,7 +41,7 @@ def complete_secrets(raw: bytes) -> Secrets | None:
     present = read_toml(raw, "secrets.toml")
     fresh = msgspec.to_builtins(new_secrets())
     merged = {
-        section: (present.get(section, values) if not isinstance(values, dict) else values | present.get(section, {}))
+        section: (values | _table(present.get(section)) if isinstance(values, dict) else present.get(section, values))
         for section, values in fresh.items()
     }
     if merged == present:

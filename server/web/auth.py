@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Request
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
@@ -18,22 +20,23 @@ def auth_service(state: State) -> AuthService:
     return AuthService(state.db, state.valkey, state.token_issuer, state.settings.config.limits)
 
 
-async def authenticate(connection: ASGIConnection) -> Claims:
+async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Claims:
     """The caller's verified claims, worked out once per request and shared by guards and handlers."""
     request_state = connection.state
     if "claims" not in request_state:
         request_state["claims"] = await _verify_caller(connection, connection.app.state)
-    return request_state["claims"]
+    claims: Claims = request_state["claims"]
+    return claims
 
 
-async def current_claims(request: Request) -> Claims:
+async def current_claims(request: Request[Any, Any, Any]) -> Claims:
     return await authenticate(request)
 
 
 def requires_role(*roles: str) -> Guard:
     """A guard admitting only signed-in callers with one of ``roles`` (403 for the others)."""
 
-    async def guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         claims = await authenticate(connection)
         if claims.role not in roles:
             raise Forbidden(f"this needs the {' or '.join(roles)} role")
@@ -41,7 +44,7 @@ def requires_role(*roles: str) -> Guard:
     return guard
 
 
-async def _verify_caller(connection: ASGIConnection, state: State) -> Claims:
+async def _verify_caller(connection: ASGIConnection[Any, Any, Any, Any], state: State) -> Claims:
     header = connection.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:

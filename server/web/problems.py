@@ -10,6 +10,7 @@ from typing import Any
 from litestar import Request, Response
 from litestar.exceptions import ClientException, HTTPException, ValidationException
 from litestar.openapi.spec import Components, OpenAPI, OpenAPIMediaType, OpenAPIResponse, OpenAPIType, Reference, Schema
+from litestar.types import ExceptionHandlersMap
 
 from server.errors import HarvestError, RateLimited
 
@@ -93,7 +94,7 @@ def from_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response
     return problem(500, "Something went wrong on our side; it has been logged.")
 
 
-HANDLERS = {HarvestError: from_domain, HTTPException: from_http, Exception: from_unexpected}
+HANDLERS: ExceptionHandlersMap = {HarvestError: from_domain, HTTPException: from_http, Exception: from_unexpected}
 
 
 def document(openapi: OpenAPI) -> None:
