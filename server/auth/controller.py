@@ -24,7 +24,7 @@ from server.auth.schemas import (
 )
 from server.auth.service import session_position
 from server.web.auth import Auth, Caller, auth_service
-from server.web.pagination import PAGING, Paging
+from server.web.pagination import Paging, paging
 
 
 def _device(request: Request[Any, Any, Any]) -> str:
@@ -83,7 +83,7 @@ class AuthController(Controller):
     async def logout(self, auth: Auth, claims: Caller) -> None:
         await auth.logout(claims)
 
-    @get("/sessions", dependencies=PAGING)
+    @get("/sessions", dependencies=paging())
     async def sessions(self, auth: Auth, claims: Caller, page: Paging) -> SessionPage:
         items, next_cursor = page.split(await auth.sessions(claims, page.limit + 1, page.after), session_position)
         return SessionPage(items=items, next_cursor=next_cursor)

@@ -24,7 +24,7 @@ from server.profiles.schemas import (
 )
 from server.profiles.service import ProfileService, interests_after
 from server.web.auth import Auth, Caller
-from server.web.pagination import PAGING, Paging
+from server.web.pagination import MAX_LIMIT, Paging, paging
 
 Profiles = NamedDependency[ProfileService]
 
@@ -69,9 +69,9 @@ class ProfileController(Controller):
         """Stored only as the centre of its grid cell; never shown to anyone. Moves are rate-limited."""
         await profiles.move(claims.user_id, data.lat, data.lng)
 
-    @get("/interests", dependencies=PAGING)
+    @get("/interests", dependencies=paging(default_limit=MAX_LIMIT))
     async def interests(self, claims: Caller, page: Paging) -> InterestList:
-        """The interests a profile can pick from, in slug order."""
+        """The interests a profile can pick from, in slug order; the whole catalogue fits the default page."""
         items, next_cursor = page.split(interests_after(page.after, page.limit + 1), lambda slug: [slug])
         return InterestList(items=items, next_cursor=next_cursor)
 

@@ -1,6 +1,6 @@
 """One way to page a list: ``?limit=`` and ``?cursor=`` in, ``{items, nextCursor}`` out (api.md).
 
-A list handler takes a ``page: Paging`` parameter (declared with ``dependencies=PAGING``), asks its service
+A list handler takes a ``page: Paging`` parameter (declared with ``dependencies=paging()``), asks its service
 for ``page.limit + 1`` items after ``page.after``, and answers ``page.split(...)``. A cursor is opaque to
 clients: the position after the last item sent, signed with a key only the server holds and bound to the
 caller and the list it came from, so it cannot be forged or edited, nor used by someone else or on another list.
@@ -101,27 +101,29 @@ class PageRequest:
         return items, self.cursors.encode(self.scope, position(items[-1]))
 
 
-async def page_request(
-    request: Request[Any, Any, Any],
-    # Named, so Litestar resolves the caller first and once (resolving it here too would admit the call twice).
-    claims: NamedDependency[Claims],
-    limit: Annotated[
-        int, Parameter(ge=1, le=MAX_LIMIT, description=f"how many items at most (default {DEFAULT_LIMIT})")
-    ] = DEFAULT_LIMIT,
-    cursor: Annotated[
-        str | None,
-        Parameter(min_length=1, max_length=MAX_CURSOR_LENGTH, description="`nextCursor` of the previous page"),
-    ] = None,
-) -> PageRequest:
-    """The page a list request asks for; its cursor is checked against the caller and the list's path."""
-    # The path names the list, ids included: a cursor of one conversation does not page another.
-    scope = f"{claims.user_id}\n{request.url.path}"
-    cursors = Cursors.from_settings(request.app.state.settings)
-    after = cursors.decode(scope, cursor) if cursor is not None else None
-    return PageRequest(limit=limit, after=after, cursors=cursors, scope=scope)
+def paging(default_limit: int = DEFAULT_LIMIT) -> dict[str, Provide]:
+    """The dependency a list handler declares, ``@get(..., dependencies=paging())``; a short, fixed catalogue
+    may default to a larger page so a client that never follows ``nextCursor`` still sees all of it."""
+
+    async def page_request(
+        request: Request[Any, Any, Any],
+        # Named, so Litestar resolves the caller first and once (resolving it here too would admit the call twice).
+        claims: NamedDependency[Claims],
+        limit: Annotated[int, Parameter(ge=1, le=MAX_LIMIT, description="how many items at most")] = default_limit,
+        cursor: Annotated[
+            str | None,
+            Parameter(min_length=1, max_length=MAX_CURSOR_LENGTH, description="`nextCursor` of the previous page"),
+        ] = None,
+    ) -> PageRequest:
+        """The page a list request asks for; its cursor is checked against the caller and the list's path."""
+        # The path names the list, ids included: a cursor of one conversation does not page another.
+        scope = f"{claims.user_id}\n{request.url.path}"
+        cursors = Cursors.from_settings(request.app.state.settings)
+        after = cursors.decode(scope, cursor) if cursor is not None else None
+        return PageRequest(limit=limit, after=after, cursors=cursors, scope=scope)
+
+    return {"page": Provide(page_request)}
 
 
-#: the dependency a list handler declares: ``@get(..., dependencies=PAGING)``
-PAGING = {"page": Provide(page_request)}
 #: the handler's parameter type: name the parameter ``page``
 Paging = NamedDependency[PageRequest]

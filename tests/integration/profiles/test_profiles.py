@@ -85,19 +85,19 @@ async def test_invalid_profile_fields_are_named_and_nothing_changes(client, fiel
     assert (await client.get("/api/users/profile", headers=bearer(me["accessToken"]))).json() == before
 
 
-async def test_the_curated_interests_are_listed_in_pages(client):
+async def test_the_curated_interests_come_whole_by_default_and_page_on_request(client):
     me = await register(client)
-    everything = (await client.get("/api/users/interests?limit=100", headers=bearer(me["accessToken"]))).json()
+    everything = (await client.get("/api/users/interests", headers=bearer(me["accessToken"]))).json()
     assert "hiking" in everything["items"] and everything["nextCursor"] is None
     assert len(everything["items"]) == len(set(everything["items"])) > 50
-    paged, params = [], {}
+    paged, params = [], {"limit": 20}
     while True:
         body = (await client.get("/api/users/interests", params=params, headers=bearer(me["accessToken"]))).json()
         assert len(body["items"]) <= 20
         paged += body["items"]
         if body["nextCursor"] is None:
             break
-        params = {"cursor": body["nextCursor"]}
+        params = {"limit": 20, "cursor": body["nextCursor"]}
     assert paged == everything["items"]
 
 
