@@ -252,6 +252,7 @@ def _start_valkey(stack: Stack) -> None:
 def _start_seaweedfs(stack: Stack) -> None:
     settings = stack.settings
     Path(settings.layout.data, "objects").mkdir(parents=True, exist_ok=True)
+    Path(settings.layout.run, "seaweedfs").mkdir(parents=True, exist_ok=True)
     generated = Path(settings.layout.generated)
     stack.render("seaweedfs-s3.json.j2", generated / "seaweedfs-s3.json")
     stack.render("seaweedfs-security.toml.j2", generated / "seaweedfs/security.toml")
