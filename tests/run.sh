@@ -18,6 +18,7 @@ pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 if [ "${1:-}" = --checks ]; then
   shift
   echo "==> Static checks: ruff, mypy, ansible-lint" >&2
+  export PATH="$PWD/.venv/bin:$PATH"
   .venv/bin/ruff check --no-cache .
   .venv/bin/ruff format --no-cache --check .
   .venv/bin/mypy
