@@ -5,10 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import random
-import time
 
 import pytest
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFile
 
 from server.platform import images
 from tests.integration.photos import samples
@@ -102,13 +101,16 @@ def test_similar_pictures_get_close_perceptual_hashes_and_different_ones_do_not(
     assert distance(first, second) <= 6 < distance(first, other)
 
 
-def test_a_progressive_jpeg_with_a_thousand_scans_is_refused_before_decoding():
+def test_a_progressive_jpeg_with_a_thousand_scans_is_refused_before_decoding(monkeypatch: pytest.MonkeyPatch):
     bomb = samples.scan_bomb()
     assert images.jpeg_scans(bomb) > images.MAX_JPEG_SCANS
-    started = time.perf_counter()
+
+    def decoded(*_: object) -> None:
+        raise AssertionError("the scan bomb reached the decoder")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
     with pytest.raises(images.BadImage, match="scans"):
         images.inspect(bomb, LIMIT)
-    assert time.perf_counter() - started < 0.1
 
 
 def test_scans_are_counted_from_the_image_not_from_an_exif_thumbnail():
@@ -130,7 +132,6 @@ def _progressive(width: int, height: int) -> bytes:
 
 
 async def test_work_past_its_cpu_budget_is_killed_and_other_work_goes_on():
-    started = time.perf_counter()
     # sum over ten billion numbers would hold a core for minutes; the helper is killed after one CPU second.
     endless, normal = await asyncio.gather(
         images.run(sum, range(10**10), cpu_seconds=1),
@@ -139,7 +140,6 @@ async def test_work_past_its_cpu_budget_is_killed_and_other_work_goes_on():
     )
     assert isinstance(endless, images.BadImage) and "too long" in str(endless)
     assert normal == "jpeg"
-    assert time.perf_counter() - started < 10
     # The killed helper is replaced: the next piece of work runs as usual.
     assert await images.run(images.inspect, samples.png(), LIMIT) == "png"
 
