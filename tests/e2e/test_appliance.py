@@ -451,6 +451,11 @@ def test_bench_verbs_report_figures_and_leave_no_bench_account_behind(appliance:
     figures = json.loads(done.stdout)
     assert figures["uploads"] == 3 and figures["uploadP95Ms"] >= figures["uploadP50Ms"] > 0
     assert figures["perSecondOneCore"] > 0 and figures["endToEndPerSecond"] > 0
+    done = appliance.ctl("bench", "jobs", "--pings", "20", "--photos", "4", "--json")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout)
+    for run in ("idle", "burst"):
+        assert figures[run]["maxMs"] >= figures[run]["p99Ms"] >= figures[run]["p50Ms"] > 0, figures
     psql = [
         "/usr/lib/postgresql/15/bin/psql",
         "-h",
