@@ -15,7 +15,8 @@ Who is asking decides which limits apply:
   ``attempts_before_delay`` attempts in an hour go straight through; after that each attempt must
   wait for a slot, and the wait doubles (1 s, 2 s, 4 s… up to ``max_delay_seconds``). Refused
   attempts answer 429 with Retry-After and are not verified, so distributed guessing is slowed to one
-  verification per ``max_delay_seconds`` per account, and nobody is ever locked out for longer than that.
+  verification per ``max_delay_seconds`` per account. The slot goes to whoever asks first when it frees,
+  so this budget protects the password, not the unknown client's access (see below).
 * A correct password gives its reservation back (the client's failures are forgiven); a completed
   password reset clears every counter of the account and forgets its known clients (the owner's
   next sign-in makes its client known again).
@@ -67,10 +68,17 @@ _HOUR = 3600
 # ARGV: client, per-client limit, window s, known (0/1: no shared budget), free attempts, first delay ms, max delay ms
 # Returns {1, 0} when the attempt may be verified, or {0, seconds to wait}.
 _RESERVE = """
+-- A refused attempt gives its charge back; a client left at zero is dropped, so a stream of refused
+-- attempts from ever new addresses leaves nothing behind.
+local function give_back()
+  if redis.call('HINCRBY', KEYS[1], ARGV[1], -1) <= 0 then
+    redis.call('HDEL', KEYS[1], ARGV[1])
+  end
+end
 local failures = redis.call('HINCRBY', KEYS[1], ARGV[1], 1)
 redis.call('EXPIRE', KEYS[1], ARGV[3], 'NX')
 if failures > tonumber(ARGV[2]) then
-  redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+  give_back()
   return {0, redis.call('TTL', KEYS[1])}
 end
 if ARGV[4] == '1' then
@@ -82,7 +90,7 @@ local over = attempts - tonumber(ARGV[5])
 if over > 0 then
   local delay = math.min(tonumber(ARGV[6]) * 2 ^ (over - 1), tonumber(ARGV[7]))
   if not redis.call('SET', KEYS[3], '1', 'PX', math.floor(delay), 'NX') then
-    redis.call('HINCRBY', KEYS[1], ARGV[1], -1)
+    give_back()
     redis.call('DECR', KEYS[2])
     return {0, math.ceil(redis.call('PTTL', KEYS[3]) / 1000)}
   end

@@ -54,6 +54,15 @@ async def test_strangers_guessing_from_many_addresses_are_slowed_to_one_verified
     assert waiting.status_code == 429 and 1 <= int(waiting.headers["Retry-After"]) <= limits.login_delay_max_seconds
 
 
+async def test_refused_guesses_from_ever_new_addresses_leave_nothing_behind(client, app, valkey):
+    account = person()
+    await register(client, **account)
+    answers = await guess_from_many_addresses(app, account["email"], addresses=60, each=1)
+    # Only the verified (wrong) guesses are remembered per client; the refused ones gave their charge back.
+    [failures] = [key async for key in valkey.scan_iter("auth:login:*:fails")]
+    assert await valkey.hlen(failures) == answers[401] < 60
+
+
 async def test_the_owner_gets_in_from_a_known_address_or_device_while_strangers_guess(client, app, stack):
     account = person()
     created = await register(client, **account)  # from 127.0.0.1, which is now known
