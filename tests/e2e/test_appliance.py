@@ -551,6 +551,9 @@ def test_a_deleted_photo_stops_being_served_through_nginx_within_a_minute(applia
         for extra in ("&x=1", "&sig=forged", "&exp=1&v=2"):
             assert client.get(path + extra).status_code == 200, extra
         assert {p for p in cache.rglob("*") if p.is_file()} == entries
+        # A cached answer carries the id of the request it answers, not of the one that filled the cache.
+        ids = {client.get(path).headers["x-request-id"] for _ in range(3)}
+        assert len(ids) == 3, ids
 
         assert client.delete(f"/api/users/photos/{photos[0]['id']}", headers=auth).status_code == 204
         deleted = time.monotonic()
@@ -582,6 +585,7 @@ def test_media_takes_one_spelling_and_a_client_address_has_a_rate_limit(applianc
     limited = answers[codes.index(429)]
     assert limited.headers["content-type"] == "application/problem+json" and limited.headers["retry-after"] == "1"
     assert limited.json()["status"] == 429
+    assert "max-age" in limited.headers["strict-transport-security"] and limited.headers["x-content-type-options"]
 
 
 def test_nginx_answers_its_own_refusals_in_the_problem_shape(appliance: Installed):
@@ -589,6 +593,9 @@ def test_nginx_answers_its_own_refusals_in_the_problem_shape(appliance: Installe
         trace = client.request("TRACE", "/api/auth/login")
         assert trace.status_code == 405 and trace.headers["content-type"] == "application/problem+json"
         assert "GET" in trace.headers["allow"]
+        # A location that adds a header of its own inherits none from the server: the security headers stay.
+        assert "max-age" in trace.headers["strict-transport-security"], trace.headers
+        assert trace.headers["x-content-type-options"] == "nosniff"
         bad = client.get("/api/auth/login", headers={"Host": "bad host"})
         assert bad.status_code == 400 and bad.json()["status"] == 400
 
