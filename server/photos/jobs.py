@@ -46,6 +46,7 @@ async def process_photo(job: Job) -> None:
         variants = await images.run(images.make_variants, data, limits.max_megapixels * 1_000_000)
     except (images.NotAnImage, images.BadImage) as exc:
         # The upload was checked already; a file Pillow cannot finish now is refused, not retried forever.
+        # A helper lost to the machine (HelperLost) is not the file's fault: it fails the job, which is retried.
         log.warning("photo could not be processed", extra={"photo": str(photo_id), "error": str(exc)})
         await Photo.update({Photo.state: PhotoState.REJECTED}).where(Photo.id == photo_id)
         return

@@ -16,7 +16,7 @@ from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
-from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, UnsupportedMedia
+from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, Unavailable, UnsupportedMedia
 from server.photos.media import VARIANTS, MediaSigner, Variant, original_key, variant_key
 from server.photos.schemas import PhotoUrls, PhotoView
 from server.photos.states import PhotoState
@@ -82,6 +82,9 @@ class PhotoService:
             raise UnsupportedMedia(str(exc)) from None
         except images.BadImage as exc:
             raise Invalid(str(exc), errors=[FieldError("file", str(exc))]) from None
+        except images.HelperLost:
+            # The machine's trouble, not the file's: the same upload may well pass in a moment.
+            raise Unavailable("the image could not be checked just now; send it again in a minute") from None
         photo_id = uuid.uuid4()
         await self.storage.put("originals", original_key(photo_id), data, "application/octet-stream")
         try:

@@ -16,6 +16,7 @@ import io
 import math
 import multiprocessing
 import os
+import re
 import resource
 import signal
 import threading
@@ -48,7 +49,11 @@ INSPECT_CPU_SECONDS = 2
 #: CPU seconds a helper may spend making the variants (a 40 MP image takes ~1 s)
 VARIANTS_CPU_SECONDS = 10
 _SOS = b"\xff\xda"
-_STANDALONE_MARKERS = {0x01, *range(0xD0, 0xD8)}  # TEM and RSTn carry no length
+# How libjpeg finds the next marker: bytes other than 0xFF are discarded, a run of 0xFF is fill before the
+# marker's code, and 0xFF00 is discarded like any other junk.
+_MARKER = re.compile(rb"\xff+([^\xff])")
+_STANDALONE_MARKERS = {0x00, 0x01, *range(0xD0, 0xD8)}  # junk, TEM and RSTn carry no length
+_EOI = 0xD9
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"hevm", b"hevs", b"mif1", b"msf1"}
 _SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
 # Decoding is CPU and memory heavy (a 40 MP image is 160 MB of pixels): at most one per core. Each
@@ -68,6 +73,10 @@ class NotAnImage(ValueError):
 
 class BadImage(ValueError):
     """An accepted format, but truncated, corrupt or too big to decode safely."""
+
+
+class HelperLost(RuntimeError):
+    """The helper died for the machine's reasons (the OOM killer, a stall on a busy box): try again later."""
 
 
 @dataclass(frozen=True)
@@ -157,28 +166,31 @@ def jpeg_scans(data: bytes) -> int:
     """How many scans (SOS markers) a JPEG has, counted without decoding.
 
     The headers before the first scan are walked by their lengths (an EXIF thumbnail holds a scan of its
-    own); after it, entropy-coded data escapes every 0xFF, so each remaining 0xFFDA is a scan.
+    own), skipping what libjpeg skips between them; after it, entropy-coded data escapes every 0xFF, so each
+    remaining 0xFFDA is a scan. Headers that cannot be walked to a scan are refused: where this walk and
+    libjpeg's could part, scans would go uncounted.
     """
     at = 2
-    while at + 4 <= len(data):
-        if data[at] != 0xFF:
-            return 0  # not a marker where one must be: Pillow reports the corruption
-        marker = data[at + 1]
-        if marker == 0xFF:  # fill byte before a marker
-            at += 1
-        elif marker in _STANDALONE_MARKERS:
-            at += 2
-        elif marker == _SOS[1]:
-            return 1 + data.count(_SOS, at + 2)
-        else:
-            at += 2 + int.from_bytes(data[at + 2 : at + 4], "big")
-    return 0
+    while (found := _MARKER.search(data, at)) is not None:
+        marker, at = found[1][0], found.end()
+        if marker == _SOS[1]:
+            return 1 + data.count(_SOS, at)
+        if marker == _EOI:
+            break
+        if marker in _STANDALONE_MARKERS:
+            continue
+        length = int.from_bytes(data[at : at + 2], "big")
+        if length < 2 or at + length > len(data):
+            break
+        at += length
+    raise BadImage("the image is truncated or corrupt")
 
 
 async def run(work: Callable[..., T], *args: object, cpu_seconds: int = VARIANTS_CPU_SECONDS) -> T:
     """Run blocking image work in a helper process that may spend ``cpu_seconds`` of CPU on it.
 
-    Raises BadImage when the work runs out of time; the work's own NotAnImage and BadImage come through.
+    Raises BadImage when the work runs out of CPU, HelperLost when the helper dies of anything else; the
+    work's own NotAnImage and BadImage come through.
     """
     return await asyncio.get_running_loop().run_in_executor(_POOL, _in_helper, work, args, cpu_seconds)
 
@@ -197,8 +209,12 @@ def _in_helper(work: Callable[..., T], args: tuple[object, ...], cpu_seconds: in
         helper.join()
         connection.close()
         _HELPERS.current = None
-        if helper.exitcode in (-signal.SIGXCPU, -signal.SIGKILL):
+        if helper.exitcode == -signal.SIGXCPU:
             raise BadImage("the image takes too long to decode")
+        if helper.exitcode is not None and helper.exitcode < 0:
+            # Killed from outside (the OOM killer, or the wall clock above on a machine too busy to give the
+            # helper its CPU): the file is not to blame, and may well decode on the next try.
+            raise HelperLost(f"the image helper was killed by signal {-helper.exitcode}")
         raise RuntimeError(f"the image helper ended without an answer (exit code {helper.exitcode})")
     done, value = outcome
     if done:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import io
 import random
+import signal
+import time
 
 import pytest
 from PIL import Image, ImageDraw, ImageFile
@@ -125,6 +127,45 @@ def test_scans_are_counted_from_the_image_not_from_an_exif_thumbnail():
     assert images.jpeg_scans(out.getvalue()) == images.jpeg_scans(_progressive(640, 480))
 
 
+@pytest.mark.parametrize(
+    "extra",
+    [b"\x00", b"junk", b"\xff\xff\xff", b"\xff\x00", b"\x00\xff\xff\x00"],
+    ids=["junk-byte", "junk-bytes", "fill-bytes", "stuffed-zero", "junk-fill-and-stuffed-zero"],
+)
+def test_bytes_libjpeg_skips_between_segments_do_not_hide_scans(extra: bytes, monkeypatch: pytest.MonkeyPatch):
+    # libjpeg discards such bytes with a warning and decodes on, so the scans after them are paid for.
+    clean = _progressive(64, 48)
+    assert Image.open(io.BytesIO(samples.after_app0(clean, extra))).load() is not None
+    assert images.jpeg_scans(samples.after_app0(clean, extra)) == images.jpeg_scans(clean)
+    bomb = samples.after_app0(samples.scan_bomb(repeats=300), extra)
+
+    def decoded(*_: object) -> None:
+        raise AssertionError("the scan bomb reached the decoder")
+
+    monkeypatch.setattr(ImageFile.ImageFile, "load", decoded)
+    with pytest.raises(images.BadImage, match="scans"):
+        images.inspect(bomb, LIMIT)
+
+
+@pytest.mark.parametrize("keep", [3, 6, 30, 200])
+def test_a_jpeg_whose_headers_end_before_its_first_scan_is_refused_unread(keep: int):
+    whole = _progressive(64, 48)
+    assert whole.index(b"\xff\xda") > 200
+    with pytest.raises(images.BadImage, match="truncated"):
+        images.jpeg_scans(whole[:keep])
+
+
+def test_a_header_segment_shorter_than_its_own_length_field_is_refused():
+    whole = _progressive(64, 48)
+    with pytest.raises(images.BadImage, match="truncated"):
+        images.jpeg_scans(whole[:4] + b"\x00\x01" + whole[6:])
+
+
+def test_an_end_of_image_before_any_scan_is_refused():
+    with pytest.raises(images.BadImage, match="truncated"):
+        images.jpeg_scans(samples.after_app0(_progressive(64, 48), b"\xff\xd9"))
+
+
 def _progressive(width: int, height: int) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", (width, height)).save(out, "JPEG", progressive=True)
@@ -149,6 +190,23 @@ async def test_the_works_own_refusals_come_back_from_the_helper():
         await images.run(images.make_variants, samples.png_bomb(), LIMIT)
     with pytest.raises(images.NotAnImage):
         await images.run(images.inspect, b"GIF89a" + bytes(64), LIMIT)
+
+
+async def test_a_helper_killed_for_any_reason_but_its_cpu_limit_is_a_retryable_failure():
+    # The OOM killer sends SIGKILL: the machine's trouble, not the image's.
+    with pytest.raises(images.HelperLost):
+        await images.run(signal.raise_signal, signal.SIGKILL)
+    # The helper's CPU limit is the image's doing.
+    with pytest.raises(images.BadImage, match="too long"):
+        await images.run(signal.raise_signal, signal.SIGXCPU)
+    assert await images.run(images.inspect, samples.png(), LIMIT) == "png"
+
+
+async def test_a_helper_stalled_past_the_wall_clock_is_a_retryable_failure():
+    # Sleeping spends no CPU: like a helper starved on a busy machine, it is killed by the wall clock.
+    with pytest.raises(images.HelperLost):
+        await images.run(time.sleep, 60, cpu_seconds=1)
+    assert await images.run(images.inspect, samples.png(), LIMIT) == "png"
 
 
 def test_a_multi_picture_jpeg_is_taken_as_its_first_picture():

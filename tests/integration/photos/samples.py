@@ -90,6 +90,13 @@ def scan_bomb(side: int = 4000, repeats: int = 1000) -> bytes:
     return data[:-2] + last_scan * repeats + b"\xff\xd9"
 
 
+def after_app0(jpeg: bytes, extra: bytes) -> bytes:
+    """``jpeg`` with ``extra`` between its APP0 segment and the next: libjpeg skips junk and fill bytes there."""
+    assert jpeg[2:4] == b"\xff\xe0"
+    end = 4 + int.from_bytes(jpeg[4:6], "big")
+    return jpeg[:end] + extra + jpeg[end:]
+
+
 def mpo(width: int = 1200, height: int = 900) -> bytes:
     """A multi-picture JPEG as phones write them: the photo, then a second picture (here a gain map)."""
     out = io.BytesIO()
