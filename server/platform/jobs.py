@@ -7,10 +7,14 @@
                               harvest:jobs:<lane>:delayed ◄── ZADD (backoff) ──────────────┤ attempts left
                                                                                            └► harvest:jobs:dead (MAXLEN)
 
-An event is committed with the transaction that caused it, so a crash or a Valkey outage delays it but
-never loses it. Each later move happens in one transaction (Postgres, MULTI/EXEC or Lua), so an entry is
-never in two places nor in none. Delivery is at least once: a worker killed after a listener finished
-but before the ack runs that listener again, so listeners are idempotent. Each lane keeps a bounded
+An event is committed with the transaction that caused it, so a crash of the API or the worker, or a
+Valkey outage, delays it but never loses it. Each later move happens in one transaction (Postgres,
+MULTI/EXEC or Lua), so an entry is never in two places nor in none. Once relayed, an entry lives only in
+Valkey, which writes to disk once a second (``appendfsync everysec``): a power loss of the host can drop
+the entries relayed or moved in its last second. A process crash or a Valkey restart loses nothing.
+Delivery is at least once: a worker killed after a listener finished but before the ack runs that
+listener again, so listeners are idempotent. A try that kills its worker counts as an attempt, so an
+entry that keeps doing so ends in the dead letters too. Each lane keeps a bounded
 number of entries in flight and takes the next one as soon as a slot frees, so a burst of photos never
 delays an email: they are in different lanes, and neither waits for a batch to finish.
 """
@@ -57,6 +61,63 @@ for _, raw in ipairs(due) do
 end
 return #due
 """
+
+
+# Takes over the entries of workers that stopped answering. Each goes back on the stream as a new entry
+# with its attempt counted up (or, with none left, to the dead letters), and the old one leaves the pending
+# list in the same step: its former worker then owns nothing it could refresh or settle.
+_REQUEUE_ABANDONED = """
+local claimed = redis.call('XAUTOCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], '0-0', 'COUNT', tonumber(ARGV[4]))
+for _, entry in ipairs(claimed[2]) do
+  local id, flat = entry[1], entry[2]
+  local job = {}
+  for i = 1, #flat, 2 do job[flat[i]] = flat[i + 1] end
+  local tried = tonumber(job.attempt or '1')
+  if tried >= tonumber(ARGV[5]) then
+    redis.call('XADD', KEYS[2], 'MAXLEN', tonumber(ARGV[7]), '*', 'event', job.event or '', 'listener',
+               job.listener or '', 'payload', job.payload or '{}', 'attempt', tostring(tried), 'lane', ARGV[6],
+               'error', 'attempts used up (its worker died while running it)', 'origin', id)
+  else
+    redis.call('XADD', KEYS[1], '*', 'event', job.event or '', 'listener', job.listener or '', 'payload',
+               job.payload or '{}', 'attempt', tostring(tried + 1))
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], id)
+  redis.call('XDEL', KEYS[1], id)
+end
+return #claimed[2]
+"""
+
+# Resets the idle time of the entries this consumer still owns; one taken over meanwhile is left alone.
+_HEARTBEAT = """
+local kept = 0
+for i = 3, #ARGV do
+  if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1, ARGV[2]) > 0 then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+    kept = kept + 1
+  end
+end
+return kept
+"""
+
+# Records a try's outcome (done, a retry to schedule, or a dead letter) only if this consumer still owns
+# the entry: a worker whose entry was taken over must not ack or retry what another now runs.
+_SETTLE = """
+if #redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[3], ARGV[3], 1, ARGV[2]) == 0 then
+  return 0
+end
+if ARGV[4] == 'retry' then
+  redis.call('ZADD', KEYS[2], ARGV[5], ARGV[6])
+elseif ARGV[4] == 'park' then
+  redis.call('XADD', KEYS[3], 'MAXLEN', tonumber(ARGV[5]), '*', unpack(cjson.decode(ARGV[6])))
+end
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[3])
+redis.call('XDEL', KEYS[1], ARGV[3])
+return 1
+"""
+
+#: what Valkey can do to a worker short of a bug in it: be away, be slow, or refuse a command (out of
+#: memory, a consumer group gone after a flush); each pauses the work and is retried, never fatal
+VALKEY_TROUBLE = (ValkeyConnectionError, ValkeyTimeoutError, ResponseError, OSError)
 
 
 class DeadLetters:
@@ -155,7 +216,7 @@ class OutboxRelay:
                 wake.clear()
                 while await self.relay() == self.batch:
                     pass
-            except (ValkeyConnectionError, ValkeyTimeoutError, OSError, asyncpg.PostgresError) as exc:
+            except (*VALKEY_TROUBLE, asyncpg.PostgresError) as exc:
                 log.warning("outbox relay paused", extra={"error": str(exc)})
             # A NOTIFY wakes the relay at once; the poll catches anything committed while it was away.
             with contextlib.suppress(TimeoutError):
@@ -253,6 +314,9 @@ class _LaneRunner:
         self.delayed = DELAYED[lane]
         self.running: dict[str, asyncio.Task[None]] = {}
         self._release_due = self.valkey.register_script(_RELEASE_DUE)
+        self._requeue_abandoned = self.valkey.register_script(_REQUEUE_ABANDONED)
+        self._heartbeat_script = self.valkey.register_script(_HEARTBEAT)
+        self._settle_script = self.valkey.register_script(_SETTLE)
         self._next_housekeeping = 0.0
 
     async def ensure_group(self) -> None:
@@ -271,31 +335,31 @@ class _LaneRunner:
                 await self.valkey.xgroup_delconsumer(self.stream, GROUP, consumer["name"])
 
     async def step(self) -> int:
-        """Fill the free slots: due retries first go back on the stream, then a dead worker's entries, then new ones."""
+        """Fill the free slots: due retries and a dead worker's entries first go back on the stream, then the
+        oldest entries are read."""
         free = self.limits.in_flight - len(self.running)
         if free <= 0:
             return 0
-        jobs: list[Job] = []
         # Retries and reclaims need not be looked for on every entry taken; once per blocking read is prompt enough.
         if time.monotonic() >= self._next_housekeeping:
             self._next_housekeeping = time.monotonic() + self.worker.block_ms / 1000
             await self._release_due(keys=[self.delayed, self.stream], args=[time.time(), free])
-            _, claimed, _ = await self.valkey.xautoclaim(
-                self.stream,
-                GROUP,
-                self.worker.consumer,
-                min_idle_time=self.worker.claim_idle_ms,
-                start_id="0-0",
-                count=free,
+            await self._requeue_abandoned(
+                keys=[self.stream, DEAD],
+                args=[
+                    GROUP,
+                    self.worker.consumer,
+                    self.worker.claim_idle_ms,
+                    free,
+                    self.worker.max_attempts,
+                    self.lane.value,
+                    self.worker.dead_letters.keep,
+                ],
             )
-            # A reclaimed entry's last try died with its worker, so it counts as a used attempt.
-            jobs = [_job(entry_id, fields, extra=1) for entry_id, fields in claimed if fields]
-            jobs = [job for job in jobs if job.id not in self.running]
-        if not jobs:
-            read = await self.valkey.xreadgroup(
-                GROUP, self.worker.consumer, {self.stream: ">"}, count=free, block=self.worker.block_ms
-            )
-            jobs = [_job(entry_id, fields) for _, entries in read for entry_id, fields in entries]
+        read = await self.valkey.xreadgroup(
+            GROUP, self.worker.consumer, {self.stream: ">"}, count=free, block=self.worker.block_ms
+        )
+        jobs = [_job(entry_id, fields) for _, entries in read for entry_id, fields in entries]
         for job in jobs:
             task = asyncio.create_task(self._run(job), name=f"job {job.listener} {job.id}")
             self.running[job.id] = task
@@ -310,8 +374,10 @@ class _LaneRunner:
             await asyncio.wait(list(self.running.values()))
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Loop until ``stop``; a Valkey outage pauses the lane instead of ending the process."""
-        heartbeat = asyncio.create_task(self._heartbeat(stop))
+        """Loop until ``stop``, then finish what is in flight; Valkey trouble pauses the lane instead of
+        ending the process."""
+        # Beats until what is in flight has finished, so a stopping worker's jobs are not taken over.
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             await self._dispatch(stop)
         finally:
@@ -320,19 +386,15 @@ class _LaneRunner:
             with contextlib.suppress(asyncio.CancelledError):
                 await heartbeat
 
-    async def _heartbeat(self, stop: asyncio.Event) -> None:
+    async def _heartbeat(self) -> None:
         """Keep what runs here from looking abandoned: claiming an entry again resets its idle time, so only
         the entries of a worker that stopped answering are ever reclaimed, however long a listener may run."""
-        every = self.worker.claim_idle_ms / 3000
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), timeout=every)
+        while True:
+            await asyncio.sleep(self.worker.claim_idle_ms / 3000)
             if self.running:
                 try:
-                    await self.valkey.xclaim(
-                        self.stream, GROUP, self.worker.consumer, 0, list(self.running), justid=True
-                    )
-                except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
+                    await self._heartbeat_script(keys=[self.stream], args=[GROUP, self.worker.consumer, *self.running])
+                except VALKEY_TROUBLE as exc:
                     log.warning("heartbeat missed", extra={"lane": self.lane, "error": str(exc)})
 
     async def _dispatch(self, stop: asyncio.Event) -> None:
@@ -346,9 +408,10 @@ class _LaneRunner:
                         await asyncio.wait(list(self.running.values()), return_when=asyncio.FIRST_COMPLETED)
                     else:
                         await self.step()
-            except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
+            except VALKEY_TROUBLE as exc:
+                # The next round creates the consumer group again if a flush or a restart lost it.
                 log.warning(
-                    "valkey unreachable; retrying", extra={"lane": self.lane, "error": str(exc), "retry_in": pause}
+                    "valkey unavailable; retrying", extra={"lane": self.lane, "error": str(exc), "retry_in": pause}
                 )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stop.wait(), timeout=pause)
@@ -357,7 +420,7 @@ class _LaneRunner:
     async def _run(self, job: Job) -> None:
         try:
             await self._attempt(job)
-        except (ValkeyConnectionError, ValkeyTimeoutError, OSError) as exc:
+        except VALKEY_TROUBLE as exc:
             # Not acked: the entry stays pending and is reclaimed once Valkey is back.
             log.warning("job outcome not recorded", extra={"job": job.id, "listener": job.listener, "error": str(exc)})
 
@@ -365,9 +428,6 @@ class _LaneRunner:
         listener = self.worker.listeners.named(job.listener)
         if listener is None:
             await self._settle(job, f"no listener named {job.listener!r}", retry=False)
-            return
-        if job.attempt > self.worker.max_attempts:
-            await self._settle(job, "attempts used up (worker died while running it)", retry=False)
             return
         try:
             async with asyncio.timeout(self.limits.time_limit_seconds):
@@ -383,41 +443,45 @@ class _LaneRunner:
             )
             await self._settle(job, f"{type(exc).__name__}: {exc}", retry=job.attempt < self.worker.max_attempts)
             return
-        async with self.valkey.pipeline(transaction=True) as pipe:
-            pipe.xack(self.stream, GROUP, job.id)
-            pipe.xdel(self.stream, job.id)
-            await pipe.execute()
+        await self._record(job, "done")
 
     async def _settle(self, job: Job, error: str, *, retry: bool) -> None:
-        """Ack the failed try and, in the same transaction, schedule the retry or park the entry."""
+        """Ack the failed try and, in the same step, schedule the retry or park the entry."""
         payload = json.dumps(job.payload)
-        async with self.valkey.pipeline(transaction=True) as pipe:
-            if retry:
-                member = json.dumps(
-                    {
-                        "origin": job.id,
-                        "event": job.event,
-                        "listener": job.listener,
-                        "payload": payload,
-                        "attempt": job.attempt + 1,
-                    }
-                )
-                pipe.zadd(self.delayed, {member: time.time() + self.worker.backoff(job.attempt)})
-            else:
-                fields = _entry(job.event, job.listener, payload, job.attempt)
-                self.worker.dead_letters.park(
-                    pipe, fields | {"lane": self.lane.value, "error": error[:500], "origin": job.id}
-                )
-            pipe.xack(self.stream, GROUP, job.id)
-            pipe.xdel(self.stream, job.id)
-            await pipe.execute()
+        if retry:
+            member = json.dumps(
+                {
+                    "origin": job.id,
+                    "event": job.event,
+                    "listener": job.listener,
+                    "payload": payload,
+                    "attempt": job.attempt + 1,
+                }
+            )
+            await self._record(job, "retry", time.time() + self.worker.backoff(job.attempt), member)
+        else:
+            fields = _entry(job.event, job.listener, payload, job.attempt)
+            fields |= {"lane": self.lane.value, "error": error[:500], "origin": job.id}
+            flat = [part for pair in fields.items() for part in pair]
+            await self._record(job, "park", self.worker.dead_letters.keep, json.dumps(flat))
+
+    async def _record(self, job: Job, outcome: str, *args: str | float | int) -> None:
+        """Settle an entry this consumer still owns; one taken over by another worker is now that worker's."""
+        owned = await self._settle_script(
+            keys=[self.stream, self.delayed, DEAD], args=[GROUP, self.worker.consumer, job.id, outcome, *args]
+        )
+        if not owned:
+            log.warning(
+                "job taken over by another worker; its outcome here is dropped",
+                extra={"job": job.id, "listener": job.listener, "outcome": outcome},
+            )
 
 
-def _job(entry_id: str, fields: dict[str, str], extra: int = 0) -> Job:
+def _job(entry_id: str, fields: dict[str, str]) -> Job:
     return Job(
         id=entry_id,
         event=fields.get("event", ""),
         listener=fields.get("listener", ""),
         payload=json.loads(fields.get("payload") or "{}"),
-        attempt=int(fields.get("attempt", "1")) + extra,
+        attempt=int(fields.get("attempt", "1")),
     )

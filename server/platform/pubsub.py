@@ -86,8 +86,7 @@ class PubSub:
         for channel in channels:
             self._subscriptions.setdefault(channel, set()).add(subscription)
         try:
-            if new:
-                await self._add(new, timeout)
+            await self._add(new, channels, timeout)
             yield subscription
         finally:
             gone = []
@@ -101,15 +100,19 @@ class PubSub:
                 with contextlib.suppress(ValkeyConnectionError, ValkeyTimeoutError, OSError):
                     await self._connection.unsubscribe(*gone)
 
-    async def _add(self, channels: list[str], timeout: float) -> None:
+    async def _add(self, new: list[str], channels: tuple[str, ...], timeout: float) -> None:
+        """Subscribe to the channels no local subscriber had, and wait until Valkey has confirmed every channel
+        wanted: also those another local subscriber asked for a moment ago, still unconfirmed."""
         loop = asyncio.get_running_loop()
-        waits = [self._confirmed.setdefault(channel, loop.create_future()) for channel in channels]
+        for channel in new:
+            self._confirmed.setdefault(channel, loop.create_future())
+        waits = [self._confirmed[channel] for channel in channels if channel in self._confirmed]
         if self._reader is None:
             self._reader = asyncio.create_task(self._read(), name="pubsub reader")
-        if self._connection is not None:
+        if new and self._connection is not None:
             # A failure here is the reader's to handle: it reconnects and subscribes to every channel wanted.
             with contextlib.suppress(ValkeyConnectionError, ValkeyTimeoutError, OSError):
-                await self._connection.subscribe(*channels)
+                await self._connection.subscribe(*new)
         async with asyncio.timeout(timeout):
             await asyncio.gather(*(asyncio.shield(wait) for wait in waits))
 

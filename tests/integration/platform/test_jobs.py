@@ -4,6 +4,7 @@ time limits, dead letters, reclaim."""
 from __future__ import annotations
 
 import asyncio
+import configparser
 import contextlib
 import time
 from collections import Counter
@@ -16,7 +17,7 @@ from server.listeners import LISTENERS
 from server.platform.events import Job, Lane, Listener, ListenerClash, Listeners, publish
 from server.platform.jobs import DEAD, DELAYED, GROUP, STREAMS, DeadLetters, LaneLimits, OutboxRelay, Worker
 from server.platform.tables import JobOutbox
-from tests.services import free_port
+from tests.services import Stack, free_port
 
 FAST = STREAMS[Lane.FAST]
 
@@ -308,6 +309,106 @@ async def test_job_held_by_a_dead_worker_is_reclaimed_by_another(queue: Queue, v
     assert (await valkey.xpending(FAST, GROUP))["pending"] == 0
 
 
+async def test_a_job_that_keeps_killing_its_worker_ends_in_dead_letters(queue: Queue, valkey: Valkey):
+    attempts: list[int] = []
+
+    async def kills_its_worker(job: Job) -> None:
+        attempts.append(job.attempt)
+        # Stands in for the process dying mid-run: nothing is settled, the entry stays pending for a reclaim.
+        raise asyncio.CancelledError
+
+    listeners = [on("test.fatal", kills_its_worker)]
+    await queue.submit("test.fatal", {}, listeners)
+    runner = worker(valkey, listeners, claim_idle_ms=100, max_attempts=3)
+    await runner.ensure_groups()
+    deadline = time.monotonic() + 10
+    while not await valkey.xlen(DEAD):
+        assert time.monotonic() < deadline, f"never dead-lettered; attempts so far {attempts}"
+        await runner.step()
+        await runner.settled()
+        await asyncio.sleep(0.05)
+    assert attempts == [1, 2, 3]
+    [dead] = await DeadLetters(valkey).list()
+    assert dead["listener"] == "test.kills_its_worker" and dead["attempt"] == "3" and "died" in dead["error"]
+    assert await valkey.xlen(FAST) == 0 and (await valkey.xpending(FAST, GROUP))["pending"] == 0
+
+
+async def test_a_worker_whose_job_was_reclaimed_neither_takes_it_back_nor_settles_it(queue: Queue, valkey: Valkey):
+    attempts: list[int] = []
+    first_gives_up, second_finishes = asyncio.Event(), asyncio.Event()
+
+    async def stalls(job: Job) -> None:
+        attempts.append(job.attempt)
+        if job.attempt == 1:
+            await first_gives_up.wait()
+            raise ConnectionError("gave up long after the job was taken over")
+        await second_finishes.wait()
+
+    listeners = [on("test.stalls", stalls)]
+    await queue.submit("test.stalls", {}, listeners)
+    # The stalled worker's heartbeat (every 0.3 s) is slower than the other's reclaim time (0.1 s).
+    stalled = worker(valkey, listeners, consumer="stalled", claim_idle_ms=900)
+    fast_only = {Lane.FAST: LaneLimits(in_flight=4, time_limit_seconds=30)}
+    other = worker(valkey, listeners, consumer="other", claim_idle_ms=100, lanes=fast_only)
+    async with running(stalled):
+        await eventually(lambda: attempts == [1], "the first try to start")
+        await other.ensure_groups()
+        deadline = time.monotonic() + 10
+        while len(attempts) < 2:
+            assert time.monotonic() < deadline, "the stalled job was never reclaimed"
+            await other.step()
+            await asyncio.sleep(0.03)
+        await asyncio.sleep(0.5)  # the stalled worker's heartbeat fires meanwhile
+        first_gives_up.set()
+        await asyncio.sleep(0.3)
+        second_finishes.set()
+        await other.settled()
+        await asyncio.sleep(0.5)  # time for a wrongly scheduled retry (backoff 0.05 s) to run
+    assert attempts == [1, 2], "the job ran again after its reclaimed try succeeded"
+    assert await valkey.zcard(DELAYED[Lane.FAST]) == 0 and await valkey.xlen(DEAD) == 0
+    assert await valkey.xlen(FAST) == 0 and (await valkey.xpending(FAST, GROUP))["pending"] == 0
+
+
+async def test_a_stopping_worker_finishes_its_jobs_keeps_them_claimed_and_takes_no_new_ones(
+    queue: Queue, valkey: Valkey
+):
+    runs = Counter()
+    release = asyncio.Event()
+
+    async def long(job: Job) -> None:
+        runs[job.payload["n"]] += 1
+        if job.payload["n"] == 1:
+            await release.wait()
+
+    listeners = [on("test.long", long)]
+    await queue.submit("test.long", {"n": 1}, listeners)
+    stopping = worker(valkey, listeners, consumer="stopping", claim_idle_ms=300)
+    other = worker(valkey, listeners, consumer="other", claim_idle_ms=300)
+    stop = asyncio.Event()
+    task = asyncio.create_task(stopping.run(stop))
+    await eventually(lambda: runs[1] == 1, "the job to start")
+    stop.set()
+    await queue.submit("test.long", {"n": 2}, listeners)
+    await other.ensure_groups()
+    for _ in range(10):  # well past the reclaim time: the heartbeat goes on while the worker stops
+        await asyncio.sleep(0.1)
+        await other.step()
+    assert not task.done(), "the worker stopped before its job finished"
+    release.set()
+    await asyncio.wait_for(task, timeout=15)
+    await other.settled()
+    assert runs == {1: 1, 2: 1}
+    assert await valkey.xlen(FAST) == 0 and await valkey.xlen(DEAD) == 0
+
+
+def test_supervisord_waits_for_the_longest_job_before_killing_a_stopping_worker(stack: Stack):
+    program = configparser.ConfigParser(interpolation=None)
+    program.read_string(stack.render("supervisor/worker.conf.j2"))
+    limits = stack.settings.config.worker
+    longest = max(limits.heavy_time_limit_seconds, limits.fast_time_limit_seconds)
+    assert int(program["program:worker"]["stopwaitsecs"]) > longest
+
+
 async def test_a_long_job_in_a_live_worker_is_not_reclaimed_by_another(queue: Queue, valkey: Valkey):
     runs = Counter()
     release = asyncio.Event()
@@ -360,6 +461,55 @@ async def test_worker_waits_out_an_unreachable_valkey_instead_of_exiting():
     stop.set()
     await asyncio.wait_for(task, timeout=15)
     await unreachable.aclose()
+
+
+async def test_worker_outlives_its_consumer_group_vanishing(queue: Queue, valkey: Valkey):
+    done: list[Job] = []
+
+    async def record(job: Job) -> None:
+        done.append(job)
+
+    listeners = [on("test.recorded", record)]
+    stop = asyncio.Event()
+    runner = worker(valkey, listeners)
+    task = asyncio.create_task(runner.run(stop))
+    try:
+        await eventually(lambda: bool(runner.lanes[Lane.FAST]._next_housekeeping), "the lane to start reading")
+        # A flushed or restarted-without-data Valkey: every read now answers NOGROUP.
+        await valkey.delete(FAST)
+        await asyncio.sleep(0.3)
+        await queue.submit("test.recorded", {"n": 8}, listeners)
+        await eventually(lambda: bool(done) or task.done(), "the job to run")
+        assert not task.done(), "a Valkey error ended the worker"
+        assert done[0].payload == {"n": 8}
+    finally:
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
+
+
+async def test_relay_waits_out_valkey_refusing_writes_and_relays_afterwards(queue: Queue, valkey: Valkey, db):
+    async def record(job: Job) -> None: ...
+
+    relay = OutboxRelay(valkey, db, Listeners([on("test.recorded", record)]), poll_seconds=0.1)
+    [(_, maxmemory)] = (await valkey.config_get("maxmemory")).items()
+    stop = asyncio.Event()
+    task = asyncio.create_task(relay.run(stop))
+    try:
+        await valkey.config_set("maxmemory", 1)  # every write is now refused with OOM
+        await publish("test.recorded", {"n": 9})
+        await asyncio.sleep(0.5)
+        assert not task.done(), "a refused write ended the relay"
+        assert await JobOutbox.count() == 1
+        await valkey.config_set("maxmemory", maxmemory)
+        for _ in range(50):
+            if await valkey.xlen(FAST):
+                break
+            await asyncio.sleep(0.05)
+        assert await valkey.xlen(FAST) == 1 and await JobOutbox.count() == 0
+    finally:
+        await valkey.config_set("maxmemory", maxmemory)
+        stop.set()
+        await asyncio.wait_for(task, timeout=15)
 
 
 async def test_event_published_in_a_rolled_back_transaction_never_runs(queue: Queue, db):

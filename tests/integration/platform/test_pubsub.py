@@ -52,6 +52,26 @@ async def test_local_subscribers_share_one_valkey_subscription_and_each_get_ever
         assert len(clients) == 1, "the process opened more than one subscriber connection"
 
 
+async def test_a_second_subscriber_waits_for_the_first_ones_pending_subscribe(pubsub: PubSub):
+    first_in, leave = asyncio.Event(), asyncio.Event()
+
+    async def first() -> None:
+        async with pubsub.subscribe("user:3"):
+            first_in.set()
+            await leave.wait()
+
+    holder = asyncio.create_task(first())
+    await asyncio.sleep(0)  # the first subscribe is sent but not yet confirmed
+    assert not first_in.is_set()
+    try:
+        async with pubsub.subscribe("user:3") as second:
+            assert await pubsub.publish("user:3", "hello") == 1, "subscribed before Valkey confirmed it"
+            assert (await next_message(second)).data == "hello"
+    finally:
+        leave.set()
+        await holder
+
+
 async def test_a_channel_is_left_when_its_last_local_subscriber_goes(pubsub: PubSub, valkey):
     async with pubsub.subscribe("chat:9") as staying:
         async with pubsub.subscribe("chat:9"):
