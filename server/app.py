@@ -13,13 +13,16 @@ from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
+from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.routes import HTTPRoute
+from litestar.template import TemplateConfig
 
 from server import settings as settings_module
 from server.admin.controller import AdminController
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
 from server.ops.controller import OpsController
+from server.pages import controller as pages
 from server.photos.controller import MediaController, PhotoController
 from server.photos.media import MediaSigner
 from server.photos.service import PhotoService
@@ -83,6 +86,7 @@ def create_app() -> Litestar:
             PrivacyController,
             AdminController,
             docs.assets_router(),
+            *pages.routers(settings),
         ],
         dependencies=DEPENDENCIES
         | {
@@ -93,6 +97,7 @@ def create_app() -> Litestar:
         middleware=[request_ids],
         exception_handlers=HANDLERS,
         request_class=problems.GuardedRequest,
+        template_config=TemplateConfig(directory=pages.TEMPLATES, engine=JinjaTemplateEngine),
         state=State({"settings": settings}),
         openapi_config=OpenAPIConfig(
             title="Harvest API",

@@ -39,7 +39,9 @@ async def create_admin(settings: Settings, service: AuthService, email: str) -> 
         user_id, created = row["id"], False
         await set_role(service, email, Role.ADMIN)
     token = await issue_email_token(user_id, "reset")
-    return {"email": email, "created": created, "token": token, "link": settings.link(f"reset-password?token={token}")}
+    # The operator opens it in a browser: always the web page, never the app's deep link.
+    link = settings.page_link(f"reset-password?token={token}")
+    return {"email": email, "created": created, "token": token, "link": link}
 
 
 async def set_role(service: AuthService, email: str, role: str) -> dict[str, Any]:

@@ -42,4 +42,7 @@ async def send_account_email(job: Job) -> None:
     subject, path, body = _MESSAGES[job.payload["purpose"]]
     token = await issue_email_token(uuid.UUID(job.payload["userId"]), job.payload["purpose"])
     link = settings.link(f"{path}?token={token}")
+    if settings.config.email.link_base:
+        # The app's deep link does nothing where the app is not installed (a laptop): the web page does.
+        link += f"\n\nNo app on this device? Open this page instead:\n\n{settings.page_link(f'{path}?token={token}')}"
     await mailer.send(user["email"], subject, body.format(name=user["first_name"], link=link))

@@ -276,6 +276,16 @@ class AuthService:
             )
 
     @staticmethod
+    async def email_token_usable(token: str, purpose: str) -> bool:
+        """Whether an emailed token would still be accepted, without using it (a page shows its form or not)."""
+        return await EmailToken.exists().where(
+            (EmailToken.token_hash == hash_token(token))
+            & (EmailToken.purpose == purpose)
+            & EmailToken.used_at.is_null()
+            & (EmailToken.expires_at > _now())
+        )
+
+    @staticmethod
     async def _take_email_token(token: str, purpose: str, now: dt.datetime) -> dict[str, Any]:
         """Mark a valid token used (inside the caller's transaction) or refuse it."""
         rows = await EmailToken.raw(

@@ -111,6 +111,10 @@ class Settings(msgspec.Struct, frozen=True):
         base = self.config.email.link_base or self.public_url()
         return f"{base.rstrip('/')}/{path.lstrip('/')}"
 
+    def page_link(self, path: str) -> str:
+        """A link to one of the server's own web pages, which a browser opens whatever app is installed."""
+        return f"{self.public_url()}/{path.lstrip('/')}"
+
     def api_workers(self) -> int:
         return self.config.api.workers or (os.cpu_count() or 1)
 

@@ -84,6 +84,14 @@ class EmailSection(_Section, frozen=True):
     link_base: str = ""
 
 
+class PagesSection(_Section, frozen=True):
+    #: the name the web pages (landing, password reset, email verification) show
+    service_name: str = "Harvest"
+    #: the operator's privacy policy and terms, linked from the landing page; empty leaves the link out
+    privacy_policy_url: str = ""
+    terms_url: str = ""
+
+
 class OauthSection(_Section, frozen=True):
     #: OAuth client ids of the app; sign-in with a provider is off while its list is empty
     google_client_ids: list[str] = []
@@ -156,6 +164,7 @@ class Config(_Section, frozen=True):
     storage: StorageSection = StorageSection()
     seaweedfs: SeaweedfsSection = SeaweedfsSection()
     email: EmailSection = EmailSection()
+    pages: PagesSection = PagesSection()
     oauth: OauthSection = OauthSection()
     limits: LimitsSection = LimitsSection()
     location: LocationSection = LocationSection()

@@ -12,7 +12,7 @@ async def test_create_admin_prints_a_one_time_link_that_sets_the_password(client
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["created"] is True and result["email"] == "boss@example.com"
-    assert result["link"] == f"harvest://app/reset-password?token={result['token']}"
+    assert result["link"] == f"https://localhost/reset-password?token={result['token']}"
     login = {"email": "boss@example.com", "password": "the boss's own passphrase"}
     assert (await client.post("/api/auth/login", json=login)).status_code == 401
     assert (
