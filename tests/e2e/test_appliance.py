@@ -393,6 +393,17 @@ def test_operator_bootstraps_an_admin_with_a_one_time_link(appliance: Installed)
     assert done.returncode == 0, done.stderr
     result = json.loads(done.stdout)
     assert result["link"].startswith(f"https://localhost:{appliance.https_port}/reset-password?token=")
+    # The link opens the set-password page through nginx, with the page's headers and nginx's own.
+    with _media_client(appliance) as client:
+        page = client.get(result["link"].split(str(appliance.https_port), 1)[1])
+        assert page.status_code == 200 and 'name="password"' in page.text, page.text
+        assert "default-src 'none'" in page.headers["content-security-policy"]
+        assert page.headers["cache-control"] == "no-store" and "max-age" in page.headers["strict-transport-security"]
+        assert client.get("/pages/static/site.css").headers["content-type"].startswith("text/css")
+        assert "<h1>Harvest</h1>" in client.get("/").text
+    access_log = appliance.root / "var/log/harvest/nginx-access.log"
+    wait_for(lambda: "/reset-password " in access_log.read_text(), "the page request in nginx's access log", timeout=15)
+    assert result["token"] not in access_log.read_text()
     refused = appliance.ctl("users", "set-role", "nobody@example.com", "admin")
     assert refused.returncode == 64 and "no account" in refused.stderr
 
