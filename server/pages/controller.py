@@ -25,6 +25,7 @@ from litestar.static_files import create_static_files_router
 from litestar.types import ExceptionHandlersMap
 
 from server.auth.passwords import MAX_LENGTH, MIN_LENGTH
+from server.auth.schemas import Email
 from server.auth.service import AuthService
 from server.errors import HarvestError, Invalid, RateLimited
 from server.pages import strings
@@ -60,6 +61,11 @@ class VerifyForm:
     token: str
 
 
+@dataclass
+class ForgotForm:
+    email: Email
+
+
 def _ip(request: Request[Any, Any, Any]) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -80,6 +86,7 @@ def _page(request: Request[Any, Any, Any], name: str, status: int = 200, **conte
 
 
 def _link_invalid(request: Request[Any, Any, Any], purpose: str) -> Template:
+    """A used or expired link; for a reset, the form asking for a new one is right there."""
     return _page(request, "link_invalid", status=410, purpose=purpose)
 
 
@@ -129,6 +136,13 @@ async def verify_submit(request: Request[Any, Any, Any], auth: Auth, data: Annot
     return _page(request, "verified")
 
 
+@post("/forgot-password", before_request=_throttle, status_code=200)
+async def forgot_submit(request: Request[Any, Any, Any], auth: Auth, data: Annotated[ForgotForm, FormBody]) -> Template:
+    # The same answer whether or not the account exists, as the API's 202 (see AuthService.forgot_password).
+    await auth.forgot_password(data.email)
+    return _page(request, "reset_requested")
+
+
 def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Errors on a page answer as a page (the API's problem documents are for programs)."""
     t = strings.text(request.app.state.settings.config.pages.service_name)
@@ -175,7 +189,7 @@ def routers(settings: Settings) -> list[Router]:
         Router("/", route_handlers=[landing], **common),
         Router(
             "/",
-            route_handlers=[reset_form, reset_submit, verify_form, verify_submit],
+            route_handlers=[reset_form, reset_submit, verify_form, verify_submit, forgot_submit],
             middleware=[DefineMiddleware(CSRFMiddleware, config=csrf)],
             **common,
         ),

@@ -33,7 +33,14 @@ ENGLISH: Final[dict[str, str]] = {
     "verified_body": "Thank you. You can close this page and go back to the app.",
     "link_invalid_title": "This link no longer works",
     "link_invalid_body": "It has been used already, or it has expired. Links in our emails work once and only for a while.",
-    "link_invalid_reset": "Ask for a new password-reset email from the app's sign-in screen (“Forgot password”).",
+    "link_invalid_reset": "Ask for a new one: we email a fresh link to the account's address.",
+    "email": "Email address",
+    "forgot_submit": "Email me a new link",
+    "reset_requested_title": "Check your email",
+    "reset_requested_body": (
+        "If an account uses that address, a new link is on its way. It works once, within an hour. "
+        "Nothing arrived? Look in the spam folder, or ask again in a few minutes."
+    ),
     "link_invalid_verify": "Sign in to the app and ask for a new confirmation email.",
     "error_title": "Something went wrong",
     "error_refused": "This form expired or was not sent from this page. Open the link from your email again.",
