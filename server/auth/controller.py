@@ -23,22 +23,12 @@ from server.auth.schemas import (
     VerifyEmailRequest,
 )
 from server.auth.service import session_position
-from server.web.auth import Auth, Caller, auth_service
+from server.web.auth import Auth, Caller, client_ip, throttle_client
 from server.web.pagination import Paging, paging
 
 
 def _device(request: Request[Any, Any, Any]) -> str:
     return request.headers.get("user-agent", "")
-
-
-def _ip(request: Request[Any, Any, Any]) -> str:
-    """The client's address; behind nginx, uvicorn takes it from X-Forwarded-For, which nginx sets."""
-    return request.client.host if request.client else "unknown"
-
-
-async def _throttle(request: Request[Any, Any, Any]) -> None:
-    """Sign-in endpoints count against the client's address; signed-in calls count against the user."""
-    await auth_service(request.app.state).throttle_client(_ip(request))
 
 
 class AuthController(Controller):
@@ -47,35 +37,37 @@ class AuthController(Controller):
     #: tokens and session lists must never be kept by a cache on the way or on the device
     cache_control = CacheControlHeader(no_store=True)
 
-    @post("/register", before_request=_throttle, status_code=HTTP_201_CREATED)
+    @post("/register", before_request=throttle_client, status_code=HTTP_201_CREATED)
     async def register(
         self, data: JSONBody[RegisterRequest], auth: Auth, request: Request[Any, Any, Any]
     ) -> AuthResponse:
-        return await auth.register(data, _device(request), _ip(request))
+        return await auth.register(data, _device(request), client_ip(request))
 
-    @post("/login", before_request=_throttle, status_code=HTTP_200_OK)
+    @post("/login", before_request=throttle_client, status_code=HTTP_200_OK)
     async def login(self, data: JSONBody[LoginRequest], auth: Auth, request: Request[Any, Any, Any]) -> AuthResponse:
-        return await auth.login(data, _device(request), _ip(request))
+        return await auth.login(data, _device(request), client_ip(request))
 
-    @post("/oauth/{provider:str}", before_request=_throttle, status_code=HTTP_200_OK)
+    @post("/oauth/{provider:str}", before_request=throttle_client, status_code=HTTP_200_OK)
     async def oauth(
         self, provider: FromPath[str], data: JSONBody[OauthRequest], auth: Auth, request: Request[Any, Any, Any]
     ) -> AuthResponse:
-        return await auth.oauth(provider, data, request.app.state.settings.config.oauth, _device(request), _ip(request))
+        return await auth.oauth(
+            provider, data, request.app.state.settings.config.oauth, _device(request), client_ip(request)
+        )
 
-    @post("/refresh", before_request=_throttle, status_code=HTTP_200_OK)
+    @post("/refresh", before_request=throttle_client, status_code=HTTP_200_OK)
     async def refresh(self, data: JSONBody[RefreshRequest], auth: Auth) -> TokenPair:
         return await auth.refresh(data.refresh_token)
 
-    @post("/forgot-password", before_request=_throttle, status_code=HTTP_202_ACCEPTED)
+    @post("/forgot-password", before_request=throttle_client, status_code=HTTP_202_ACCEPTED)
     async def forgot_password(self, data: JSONBody[ForgotPasswordRequest], auth: Auth) -> None:
         await auth.forgot_password(data.email)
 
-    @post("/reset-password", before_request=_throttle, status_code=HTTP_204_NO_CONTENT)
+    @post("/reset-password", before_request=throttle_client, status_code=HTTP_204_NO_CONTENT)
     async def reset_password(self, data: JSONBody[ResetPasswordRequest], auth: Auth) -> None:
         await auth.reset_password(data.token, data.new_password)
 
-    @post("/verify-email", before_request=_throttle, status_code=HTTP_204_NO_CONTENT)
+    @post("/verify-email", before_request=throttle_client, status_code=HTTP_204_NO_CONTENT)
     async def verify_email(self, data: JSONBody[VerifyEmailRequest], auth: Auth) -> None:
         await auth.verify_email(data.token)
 

@@ -30,7 +30,7 @@ from server.auth.service import AuthService
 from server.errors import HarvestError, Invalid, RateLimited
 from server.pages import strings
 from server.settings import Settings
-from server.web.auth import Auth, auth_service
+from server.web.auth import Auth, throttle_client
 
 HERE = Path(__file__).parent
 TEMPLATES = HERE / "templates"
@@ -66,21 +66,15 @@ class ForgotForm:
     email: Email
 
 
-def _ip(request: Request[Any, Any, Any]) -> str:
-    return request.client.host if request.client else "unknown"
-
-
-async def _throttle(request: Request[Any, Any, Any]) -> None:
-    """The token pages count against the client's address like the API's sign-in endpoints."""
-    await auth_service(request.app.state).throttle_client(_ip(request))
+def _text(request: Request[Any, Any, Any]) -> dict[str, str]:
+    settings: Settings = request.app.state.settings
+    return strings.text(settings.config.pages.service_name)
 
 
 def _page(request: Request[Any, Any, Any], name: str, status: int = 200, **context: Any) -> Template:
-    settings: Settings = request.app.state.settings
-    text = strings.text(settings.config.pages.service_name)
     return Template(
         f"{name}.html",
-        context={"t": text, "static": STATIC_PATH, "min": MIN_LENGTH, "max": MAX_LENGTH, **context},
+        context={"t": _text(request), "static": STATIC_PATH, "min": MIN_LENGTH, "max": MAX_LENGTH, **context},
         status_code=status,
     )
 
@@ -96,16 +90,16 @@ def landing(request: Request[Any, Any, Any]) -> Template:
     return _page(request, "landing", privacy_url=pages.privacy_policy_url, terms_url=pages.terms_url)
 
 
-@get("/reset-password", before_request=_throttle)
+@get("/reset-password", before_request=throttle_client)
 async def reset_form(request: Request[Any, Any, Any], token: FromQuery[str] = "") -> Template:
     if not token or not await AuthService.email_token_usable(token, "reset"):
         return _link_invalid(request, "reset")
     return _page(request, "reset_password", token=token, errors=[])
 
 
-@post("/reset-password", before_request=_throttle, status_code=200)
+@post("/reset-password", before_request=throttle_client, status_code=200)
 async def reset_submit(request: Request[Any, Any, Any], auth: Auth, data: Annotated[ResetForm, FormBody]) -> Template:
-    t = strings.text("")
+    t = _text(request)
     if data.password != data.repeat:
         return _page(request, "reset_password", status=422, token=data.token, errors=[t["passwords_differ"]])
     try:
@@ -119,7 +113,7 @@ async def reset_submit(request: Request[Any, Any, Any], auth: Auth, data: Annota
     return _page(request, "reset_done")
 
 
-@get("/verify-email", before_request=_throttle)
+@get("/verify-email", before_request=throttle_client)
 async def verify_form(request: Request[Any, Any, Any], token: FromQuery[str] = "") -> Template:
     # Only shows the button: mail scanners open links, and opening must not confirm anything.
     if not token or not await AuthService.email_token_usable(token, "verify"):
@@ -127,7 +121,7 @@ async def verify_form(request: Request[Any, Any, Any], token: FromQuery[str] = "
     return _page(request, "verify_email", token=token)
 
 
-@post("/verify-email", before_request=_throttle, status_code=200)
+@post("/verify-email", before_request=throttle_client, status_code=200)
 async def verify_submit(request: Request[Any, Any, Any], auth: Auth, data: Annotated[VerifyForm, FormBody]) -> Template:
     try:
         await auth.verify_email(data.token)
@@ -136,7 +130,7 @@ async def verify_submit(request: Request[Any, Any, Any], auth: Auth, data: Annot
     return _page(request, "verified")
 
 
-@post("/forgot-password", before_request=_throttle, status_code=200)
+@post("/forgot-password", before_request=throttle_client, status_code=200)
 async def forgot_submit(request: Request[Any, Any, Any], auth: Auth, data: Annotated[ForgotForm, FormBody]) -> Template:
     # The same answer whether or not the account exists, as the API's 202 (see AuthService.forgot_password).
     await auth.forgot_password(data.email)
@@ -145,7 +139,7 @@ async def forgot_submit(request: Request[Any, Any, Any], auth: Auth, data: Annot
 
 def _refused(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     """Errors on a page answer as a page (the API's problem documents are for programs)."""
-    t = strings.text(request.app.state.settings.config.pages.service_name)
+    t = _text(request)
     headers = dict(HEADERS)
     if isinstance(exc, RateLimited):
         status, message = 429, t["error_rate_limited"]

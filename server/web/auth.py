@@ -20,6 +20,16 @@ def auth_service(state: State) -> AuthService:
     return AuthService(state.db, state.valkey, state.token_issuer, state.settings.config.limits)
 
 
+def client_ip(request: Request[Any, Any, Any]) -> str:
+    """The client's address; behind nginx, uvicorn takes it from X-Forwarded-For, which nginx sets."""
+    return request.client.host if request.client else "unknown"
+
+
+async def throttle_client(request: Request[Any, Any, Any]) -> None:
+    """A ``before_request`` hook: sign-in endpoints and the account pages count against the client's address."""
+    await auth_service(request.app.state).throttle_client(client_ip(request))
+
+
 async def authenticate(connection: ASGIConnection[Any, Any, Any, Any]) -> Claims:
     """The caller's verified claims, worked out once per request and shared by guards and handlers."""
     request_state = connection.state
