@@ -15,6 +15,7 @@ HarvestError (500)
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,8 @@ class FieldError:
 class HarvestError(Exception):
     detail: str = ""
     errors: list[FieldError] = field(default_factory=list)
+    #: further members of the problem body (camelCase), e.g. a limit's ``remaining`` and ``resetsAt``
+    extensions: dict[str, Any] = field(default_factory=dict)
     status = 500
     title = "Internal error"
     slug = "internal"

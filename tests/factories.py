@@ -78,13 +78,19 @@ def provider_claims(provider: str, email: str, **overrides: Any) -> dict[str, An
 
 
 async def run_jobs(valkey: Valkey, db: PostgresEngine) -> None:
-    """What the worker process does: relay committed jobs, then run them."""
+    """What the worker process does: relay committed jobs, then run them, until none are left."""
     listeners = Listeners(LISTENERS)
-    await OutboxRelay(valkey, db, listeners).relay()
+    relay = OutboxRelay(valkey, db, listeners)
     worker = Worker(valkey, listeners, consumer="test", block_ms=10)
     await worker.ensure_groups()
-    while await worker.step():
-        await worker.settled()
+    # Until nothing is left: a job may publish events of its own (a processed photo changes what others see).
+    moved = await relay.relay()
+    while True:
+        while await worker.step():
+            await worker.settled()
+        if not moved:
+            return
+        moved = await relay.relay()
 
 
 def token_from(message: EmailMessage) -> str:

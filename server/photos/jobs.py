@@ -14,12 +14,12 @@ from valkey.asyncio import Valkey
 
 from server import settings as settings_module
 from server.photos.media import VARIANTS, original_key, variant_key
-from server.photos.service import forget_visible, object_keys
+from server.photos.service import VISIBLE_CHANGED, forget_visible, object_keys
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import cache as cache_module
-from server.platform import images
-from server.platform.events import Job
+from server.platform import database, images
+from server.platform.events import Job, publish
 from server.platform.storage import Storage
 
 log = logging.getLogger("harvest.photos.jobs")
@@ -53,6 +53,17 @@ async def process_photo(job: Job) -> None:
     for variant in VARIANTS:
         await storage.put("media", variant_key(photo_id, variant), getattr(variants, variant), "image/webp")
     state = PhotoState.APPROVED if limits.moderation == "post" else PhotoState.PENDING_REVIEW
+    async with database.engine().transaction():
+        done = await _finish(photo_id, state, variants)
+        if done:
+            await publish(VISIBLE_CHANGED, {"userId": str(row["user"])})
+    if not done:  # the photo was deleted while its variants were being made
+        await storage.remove("media", [variant_key(photo_id, v) for v in VARIANTS])
+        return
+    await forget_visible(valkey, row["user"])
+
+
+async def _finish(photo_id: uuid.UUID, state: PhotoState, variants: images.Variants) -> bool:
     done = (
         await Photo.update(
             {
@@ -67,10 +78,7 @@ async def process_photo(job: Job) -> None:
         .where((Photo.id == photo_id) & (Photo.state == PhotoState.PROCESSING))
         .returning(Photo.id)
     )
-    if not done:  # the photo was deleted while its variants were being made
-        await storage.remove("media", [variant_key(photo_id, v) for v in VARIANTS])
-        return
-    await forget_visible(valkey, row["user"])
+    return bool(done)
 
 
 async def purge_photos(job: Job) -> None:

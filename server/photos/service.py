@@ -29,6 +29,8 @@ from server.settings import PhotosSection
 log = logging.getLogger("harvest.photos")
 PROCESS_JOB = "photos.process"
 PURGE_JOB = "photos.purge"
+#: the photos others may see of a person changed (one was approved or deleted): {userId}
+VISIBLE_CHANGED = "photos.visible_changed"
 _VISIBLE = "photos:visible:{}"
 _VISIBLE_TTL = 600
 
@@ -123,6 +125,7 @@ class PhotoService:
                 gone[0]["position"],
             )
             await publish(PURGE_JOB, {"photoIds": [str(photo_id)]})
+            await publish(VISIBLE_CHANGED, {"userId": str(user_id)})
         await forget_visible(self.valkey, user_id)
 
     async def reorder(self, user_id: uuid.UUID, order: list[uuid.UUID]) -> list[PhotoView]:

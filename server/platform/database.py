@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
+import asyncpg
 from piccolo.engine import engine_finder
 from piccolo.engine.postgres import PostgresEngine
 
@@ -39,3 +42,17 @@ async def ping(engine: PostgresEngine, timeout: float = 2.0) -> None:
     async with asyncio.timeout(timeout):
         async with engine.pool.acquire() as connection:
             await connection.fetchval("SELECT 1")
+
+
+@asynccontextmanager
+async def connection(engine: PostgresEngine) -> AsyncIterator[asyncpg.Connection]:
+    """The connection of the Piccolo transaction under way, else one from the pool: for the queries Piccolo's
+    builder cannot write (one numbered parameter used in several places, lateral joins, arrays)."""
+    transaction = engine.current_transaction.get()
+    if transaction is not None:
+        yield transaction.connection
+        return
+    if engine.pool is None:
+        raise RuntimeError("the database pool is not open")
+    async with engine.pool.acquire() as pooled:
+        yield pooled

@@ -21,6 +21,7 @@ from server.auth import accounts
 from server.auth.schemas import Gender
 from server.errors import FieldError, Invalid, NotFound, RateLimited
 from server.photos.service import PhotoService, visible_cache_key
+from server.platform.events import publish
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
 from server.profiles.schemas import Orientation, Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
@@ -32,6 +33,8 @@ from server.settings import LocationSection
 log = logging.getLogger("harvest.profiles")
 _CARD = "profile:card:{}"
 _CARD_TTL = 600
+#: what the discovery index reads of a person changed (profile, preferences or place): {userId}
+PROFILE_CHANGED = "profiles.changed"
 ALL_GENDERS = list(get_args(Gender))
 
 
@@ -90,6 +93,16 @@ def default_preferences(age: int | None) -> Preferences:
     )
 
 
+async def preferences_of(user_id: uuid.UUID) -> Preferences:
+    """The person's preferences, or the defaults their age gives until they edit them."""
+    columns = [getattr(PreferencesRow, name) for name in Preferences.__struct_fields__]
+    row = await PreferencesRow.select(*columns).where(PreferencesRow.user == user_id).first()
+    if row is not None:
+        return Preferences(**row)
+    identity = await accounts.identity(user_id)
+    return default_preferences(_age(identity.date_of_birth) if identity else None)
+
+
 def _age(born: dt.date | None) -> int | None:
     return accounts.age_on(born, dt.date.today()) if born else None
 
@@ -141,16 +154,12 @@ class ProfileService:
             )
             if fields:
                 await _upsert(ProfileRow, user_id, {getattr(ProfileRow, name): value for name, value in fields.items()})
+            await publish(PROFILE_CHANGED, {"userId": str(user_id)})
         await self._forget(user_id)
         return await self.own(user_id)
 
     async def preferences(self, user_id: uuid.UUID) -> Preferences:
-        columns = [getattr(PreferencesRow, name) for name in Preferences.__struct_fields__]
-        row = await PreferencesRow.select(*columns).where(PreferencesRow.user == user_id).first()
-        if row is not None:
-            return Preferences(**row)
-        identity = await accounts.identity(user_id)
-        return default_preferences(_age(identity.date_of_birth) if identity else None)
+        return await preferences_of(user_id)
 
     async def update_preferences(self, user_id: uuid.UUID, change: PreferencesUpdate) -> Preferences:
         current = msgspec.structs.asdict(await self.preferences(user_id))
@@ -162,7 +171,11 @@ class ProfileService:
         merged.preferred_genders = list(dict.fromkeys(merged.preferred_genders))
         merged.relationship_goals = list(dict.fromkeys(merged.relationship_goals))
         values = msgspec.structs.asdict(merged)
-        await _upsert(PreferencesRow, user_id, {getattr(PreferencesRow, name): value for name, value in values.items()})
+        async with self.db.transaction():
+            await _upsert(
+                PreferencesRow, user_id, {getattr(PreferencesRow, name): value for name, value in values.items()}
+            )
+            await publish(PROFILE_CHANGED, {"userId": str(user_id)})
         return merged
 
     async def move(self, user_id: uuid.UUID, lat: float, lng: float) -> None:
@@ -187,6 +200,7 @@ class ProfileService:
             await _upsert(
                 Location, user_id, {Location.cell_lat: cell.lat, Location.cell_lng: cell.lng, Location.moved_at: _now()}
             )
+            await publish(PROFILE_CHANGED, {"userId": str(user_id)})
         await self._forget(user_id)
 
     async def public(self, viewer_id: uuid.UUID, user_id: uuid.UUID) -> PublicProfile:

@@ -135,6 +135,16 @@ class PhotosSection(_Section, frozen=True):
     moderation: Literal["pre", "post"] = "post"
     #: how long a signed media URL handed to a client stays valid
     url_minutes: Annotated[int, msgspec.Meta(ge=5, le=1440)] = 60
+    #: people who have not matched see only each other's blurred photos; a match reveals the rest
+    blur_until_match: bool = False
+
+
+class MatchingSection(_Section, frozen=True):
+    #: likes (superlikes included) and superlikes a person may send in their own day (midnight to midnight)
+    likes_per_day: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 100
+    superlikes_per_day: Annotated[int, msgspec.Meta(ge=0, le=1000)] = 1
+    #: how long a computed deck is kept for paging before it is worked out afresh
+    deck_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
 
 
 class WorkerSection(_Section, frozen=True):
@@ -169,6 +179,7 @@ class Config(_Section, frozen=True):
     limits: LimitsSection = LimitsSection()
     location: LocationSection = LocationSection()
     photos: PhotosSection = PhotosSection()
+    matching: MatchingSection = MatchingSection()
     worker: WorkerSection = WorkerSection()
     logging: LoggingSection = LoggingSection()
 

@@ -77,7 +77,9 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
 def from_domain(_: Request[Any, Any, Any], exc: HarvestError) -> Response[dict[str, Any]]:
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     errors = [{"field": e.field, "message": e.message} for e in exc.errors]
-    return problem(exc.status, str(exc), slug=exc.slug, title=exc.title, errors=errors, headers=headers)
+    return problem(
+        exc.status, str(exc), slug=exc.slug, title=exc.title, errors=errors, headers=headers, **exc.extensions
+    )
 
 
 def from_http(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:

@@ -1,0 +1,1 @@
+"""Discovery and matching: who appears in whose deck, swipes, and the matches they make."""
