@@ -50,7 +50,7 @@ CREATE TABLE matching_candidates (
     max_km smallint NOT NULL,
     goal smallint NOT NULL,
     wants_goals smallint NOT NULL,
-    interests varchar(40)[] NOT NULL DEFAULT '{}',
+    interests varchar(40)[] NOT NULL DEFAULT ARRAY[]::varchar(40)[],
     listed boolean NOT NULL,
     synthetic boolean NOT NULL DEFAULT false,
     joined_at timestamptz NOT NULL,
