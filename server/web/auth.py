@@ -14,6 +14,7 @@ from litestar.types import Guard
 from server.auth.service import AuthService
 from server.auth.tokens import Claims, TokenIssuer
 from server.errors import Forbidden, Unauthorized
+from server.matching import activity
 
 
 def auth_service(state: State) -> AuthService:
@@ -62,6 +63,9 @@ async def _verify_caller(connection: ASGIConnection[Any, Any, Any, Any], state: 
     issuer: TokenIssuer = state.token_issuer
     claims = issuer.verify(token.strip())
     await auth_service(state).admit(claims)
+    if claims.role == "user":
+        # Staff have no place in decks; for everyone else this writes at most once every few minutes.
+        await activity.note_active(claims.user_id, state.db)
     return claims
 
 
