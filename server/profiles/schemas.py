@@ -21,6 +21,14 @@ Bio = Annotated[str, FREE_TEXT, msgspec.Meta(max_length=1000)]
 Line = Annotated[str, ONE_LINE, msgspec.Meta(max_length=100)]
 Height = Annotated[int, msgspec.Meta(ge=100, le=250)]
 Interests = Annotated[list[Annotated[str, msgspec.Meta(max_length=40)]], msgspec.Meta(max_length=10)]
+TimeZone = Annotated[
+    str,
+    msgspec.Meta(
+        max_length=64,
+        examples=["Europe/Berlin"],
+        description="an IANA time zone name, spelt as in the tz database",
+    ),
+]
 
 
 class _Shared(Camel):
@@ -43,6 +51,8 @@ class Profile(_Shared):
 
     #: never shown to anyone else
     sexual_orientation: Orientation | None
+    #: never shown to anyone else; "the person's day" (daily limits) and quiet hours follow it, estimated while null
+    time_zone: TimeZone | None
 
 
 class PublicProfile(_Shared):
@@ -63,6 +73,8 @@ class ProfileUpdate(Camel, forbid_unknown_fields=True):
     job_title: Line | UnsetType | None = UNSET
     education: Line | UnsetType | None = UNSET
     height_cm: Height | UnsetType | None = UNSET
+    #: the person's own time zone (private); null clears it
+    time_zone: TimeZone | UnsetType | None = UNSET
 
 
 class Preferences(Camel):

@@ -6,6 +6,7 @@ import bisect
 import datetime as dt
 import logging
 import uuid
+import zoneinfo
 from functools import cache
 from pathlib import Path
 from typing import Any, get_args
@@ -56,6 +57,8 @@ class Card(msgspec.Struct, kw_only=True):
     is_verified: bool = False
     #: the centre of the person's grid cell
     cell: geo.Cell | None = None
+    #: shown to no one else (PublicProfile has no such field)
+    time_zone: str | None = None
 
 
 #: the profile columns a card carries as they are
@@ -103,6 +106,19 @@ async def preferences_of(user_id: uuid.UUID) -> Preferences:
     return default_preferences(_age(identity.date_of_birth) if identity else None)
 
 
+@cache
+def time_zones() -> frozenset[str]:
+    """The IANA zone names this host knows, less the ones that name no place (the host's own, tzdata's
+    placeholder)."""
+    return frozenset(zoneinfo.available_timezones() - {"localtime", "Factory"})
+
+
+async def time_zone_of(user_id: uuid.UUID) -> str | None:
+    """The IANA name of the person's own time zone, None until they set one."""
+    row = await ProfileRow.select(ProfileRow.time_zone).where(ProfileRow.user == user_id).first()
+    return row["time_zone"] if row else None
+
+
 def _age(born: dt.date | None) -> int | None:
     return accounts.age_on(born, dt.date.today()) if born else None
 
@@ -135,6 +151,7 @@ class ProfileService:
         return Profile(
             **self._shared(user_id, card),
             sexual_orientation=card.sexual_orientation,
+            time_zone=card.time_zone,
             photos=await self.photos.mine(user_id),
         )
 
@@ -148,6 +165,11 @@ class ProfileService:
                 fields[name] = None
         if fields.get("first_name") == "":
             raise Invalid("invalid value for firstName", errors=[FieldError("firstName", "must not be blank")])
+        if fields.get("time_zone") is not None and fields["time_zone"] not in time_zones():
+            raise Invalid(
+                "invalid value for timeZone",
+                errors=[FieldError("timeZone", "not a time zone name of the IANA tz database, like Europe/Berlin")],
+            )
         async with self.db.transaction():
             await accounts.update_identity(
                 user_id, first_name=fields.pop("first_name", None), gender=fields.pop("gender", None)

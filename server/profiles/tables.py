@@ -22,6 +22,8 @@ class Profile(Table, tablename="profiles"):
     job_title = Varchar(length=100, null=True, default=None)
     education = Varchar(length=100, null=True, default=None)
     height_cm = SmallInt(null=True, default=None)
+    #: an IANA name (Europe/Berlin), shown to no one else: where "the person's day" and quiet hours fall
+    time_zone = Varchar(length=64, null=True, default=None)
     #: set by a moderator's verification; the app shows a badge
     verified_at = Timestamptz(null=True, default=None)
     updated_at = Timestamptz()

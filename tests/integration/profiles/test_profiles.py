@@ -35,6 +35,7 @@ async def test_a_new_profile_is_the_accounts_name_gender_and_age(client):
         "heightCm": None,
         "isVerified": False,
         "photos": [],
+        "timeZone": None,
     }
 
 
