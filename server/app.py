@@ -21,6 +21,9 @@ from server import settings as settings_module
 from server.admin.controller import AdminController
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
+from server.matching.controller import MatchingController
+from server.matching.deck import DeckService
+from server.matching.service import MatchService
 from server.ops.controller import OpsController
 from server.pages import controller as pages
 from server.photos.controller import MediaController, PhotoController
@@ -68,6 +71,14 @@ def profile_service(state: State) -> ProfileService:
     return ProfileService(state.db, state.valkey, photo_service(state), state.settings.config.location)
 
 
+def deck_service(state: State) -> DeckService:
+    return DeckService(state.db, state.valkey, profile_service(state), state.settings.config.matching)
+
+
+def match_service(state: State) -> MatchService:
+    return MatchService(state.db, profile_service(state), state.settings.config.matching)
+
+
 def _problem_404(response: Response[Any]) -> Response[Any]:
     """The schema router answers unknown /api/<name> paths itself, in HTML; keep the one error shape."""
     return problem(404, "Not Found") if response.status_code == 404 else response
@@ -81,6 +92,7 @@ def create_app() -> Litestar:
             OpsController,
             AuthController,
             ProfileController,
+            MatchingController,
             PhotoController,
             MediaController,
             PrivacyController,
@@ -92,6 +104,8 @@ def create_app() -> Litestar:
         | {
             "photos": Provide(photo_service, sync_to_thread=False),
             "profiles": Provide(profile_service, sync_to_thread=False),
+            "decks": Provide(deck_service, sync_to_thread=False),
+            "matches": Provide(match_service, sync_to_thread=False),
         },
         lifespan=[dependencies],
         middleware=[request_ids],
