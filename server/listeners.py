@@ -11,7 +11,8 @@ from server import bench
 from server.auth.jobs import send_account_email
 from server.auth.service import EMAIL_JOB
 from server.matching.deck import EXPOSURES_DUE
-from server.matching.jobs import record_exposures, refresh_candidate
+from server.matching.jobs import announce_match, record_exposures, refresh_candidate
+from server.matching.service import MATCH_CREATED
 from server.photos.jobs import process_photo, purge_photos
 from server.photos.service import PROCESS_JOB, PURGE_JOB, VISIBLE_CHANGED
 from server.platform.events import Lane, Listener
@@ -24,6 +25,7 @@ LISTENERS = (
     Listener("matching.refresh_after_profile", on=PROFILE_CHANGED, run=refresh_candidate),
     Listener("matching.refresh_after_photos", on=VISIBLE_CHANGED, run=refresh_candidate),
     Listener("matching.record_exposures", on=EXPOSURES_DUE, run=record_exposures),
+    Listener("matching.announce_match", on=MATCH_CREATED, run=announce_match),
     # `harvestctl bench jobs` times the running workers' lanes with these.
     Listener("bench.note_ping", on=bench.PING, run=bench.note_ping),
     Listener("bench.make_variants", on=bench.PHOTO, run=bench.make_bench_variants, lane=Lane.HEAVY),

@@ -1,16 +1,24 @@
-"""Matching's jobs: keep each person's discovery row in step with its sources, and count exposures."""
+"""Matching's jobs: keep each person's discovery row in step with its sources, announce matches, and count
+exposures."""
 
 from __future__ import annotations
 
 import functools
 import uuid
 
+import msgspec
 from valkey.asyncio import Valkey
 
 from server import settings
 from server.matching import candidates, deck
-from server.platform import cache
+from server.matching.service import MatchService
+from server.photos.media import MediaSigner
+from server.photos.service import PhotoService
+from server.platform import cache, database
 from server.platform.events import Job
+from server.platform.pubsub import PubSub, person_channel
+from server.platform.storage import Storage
+from server.profiles.service import ProfileService
 
 
 async def refresh_candidate(job: Job) -> None:
@@ -21,6 +29,27 @@ async def refresh_candidate(job: Job) -> None:
 @functools.cache
 def _valkey() -> Valkey:
     return cache.client_for(settings.current())
+
+
+@functools.cache
+def _matches() -> MatchService:
+    current = settings.current()
+    valkey = _valkey()
+    photos = PhotoService(
+        database.engine(), valkey, Storage(current), MediaSigner.from_settings(current), current.config.photos
+    )
+    profiles = ProfileService(database.engine(), valkey, photos, current.config.location)
+    return MatchService(database.engine(), profiles, current.config.matching)
+
+
+async def announce_match(job: Job) -> None:
+    """Send ``match_created`` to the person's open sockets (at most once: a socket that misses it finds the
+    match in GET /api/matches/my-matches). A match ended or erased since is not announced."""
+    user_id = uuid.UUID(job.payload["userId"])
+    match = await _matches().standing(user_id, uuid.UUID(job.payload["matchId"]))
+    if match is not None:
+        frame = {"type": "match_created", "data": {"match": msgspec.to_builtins(match)}}
+        await PubSub(_valkey()).publish(person_channel(user_id), msgspec.json.encode(frame).decode())
 
 
 async def record_exposures(job: Job) -> None:

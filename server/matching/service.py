@@ -171,6 +171,17 @@ class MatchService:
         cards = await self.profiles.public_cards(user_id, [made.other])
         return MatchView(id=made.id, user=cards[0], created_at=made.created_at) if cards else None
 
+    async def standing(self, user_id: uuid.UUID, match_id: uuid.UUID) -> MatchView | None:
+        """One of the person's matches as they see it, while it stands."""
+        async with database.connection(self.db) as connection:
+            row = await connection.fetchrow(
+                "SELECT CASE WHEN user_a = $1 THEN user_b ELSE user_a END AS other, created_at FROM matches"
+                " WHERE id = $2 AND (user_a = $1 OR user_b = $1) AND ended_at IS NULL",
+                user_id,
+                match_id,
+            )
+        return await self._view(user_id, _Made(match_id, row["other"], row["created_at"])) if row else None
+
     async def matches(self, user_id: uuid.UUID, page: PageRequest) -> MatchList:
         """The caller's standing matches, newest first."""
         after = page.after or [None, None]

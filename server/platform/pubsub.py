@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
@@ -22,6 +23,11 @@ from valkey.exceptions import ConnectionError as ValkeyConnectionError
 from valkey.exceptions import TimeoutError as ValkeyTimeoutError
 
 log = logging.getLogger("harvest.pubsub")
+
+
+def person_channel(user_id: uuid.UUID | str) -> str:
+    """The channel of what is sent live to one person's open sockets, whichever process holds them."""
+    return f"harvest:person:{user_id}"
 
 
 @dataclass(frozen=True)
