@@ -9,8 +9,13 @@ from server.web.schemas import Camel
 
 
 class PhotoUrls(Camel):
-    large: str
-    thumb: str
+    """Short-lived signed links to a photo's variants. ``blurred`` is always present. ``large`` and ``thumb``
+    are null when the viewer may see only the blurred variant: with the operator's ``blur_until_match``
+    on, people see each other's sharp photos only once they have matched (never null on the caller's own
+    photos). A client shows ``blurred`` (or the blurhash) in their place."""
+
+    large: str | None
+    thumb: str | None
     blurred: str
 
 

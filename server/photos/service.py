@@ -12,6 +12,7 @@ import logging
 import uuid
 from typing import Any
 
+import msgspec
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
@@ -53,6 +54,18 @@ async def forget_visible(valkey: Valkey, user_id: uuid.UUID | str) -> None:
         await valkey.delete(visible_cache_key(user_id))
     except (ValkeyError, OSError):
         log.warning("photo cache unreachable; entry expires on its own")
+
+
+def blurred_only(views: list[PhotoView]) -> list[PhotoView]:
+    """The same photos with only their blurred links. Links are signed per photo and variant, not per viewer
+    (the media endpoint cannot tell who asks), so leaving the sharp variants' links out is what keeps them
+    from a viewer; a link handed out while two people were matched stays valid until it expires."""
+    return [
+        msgspec.structs.replace(view, urls=PhotoUrls(large=None, thumb=None, blurred=view.urls.blurred))
+        if view.urls is not None
+        else view
+        for view in views
+    ]
 
 
 class PhotoService:
@@ -174,7 +187,8 @@ class PhotoService:
 
     async def visible_of(self, cached: dict[uuid.UUID, str | None]) -> dict[uuid.UUID, list[PhotoView]]:
         """``visible`` for many people at once, given what the cache held for each (None: nothing), so a page
-        of 50 profiles costs one query for all the lists the cache lacked."""
+        of 50 profiles costs one query for all the lists the cache lacked. Every link is included: a viewer
+        who may see only blurred photos gets ``blurred_only`` of these (ProfileService.public_cards decides)."""
         rows_of = {user_id: json.loads(raw) for user_id, raw in cached.items() if raw is not None}
         missing = [user_id for user_id in cached if user_id not in rows_of]
         if missing:

@@ -7,6 +7,7 @@ import datetime as dt
 import logging
 import uuid
 import zoneinfo
+from collections.abc import Collection
 from functools import cache
 from pathlib import Path
 from typing import Any, get_args
@@ -21,7 +22,9 @@ from valkey.exceptions import ValkeyError
 from server.auth import accounts
 from server.auth.schemas import Gender
 from server.errors import FieldError, Invalid, NotFound, RateLimited
-from server.photos.service import PhotoService, visible_cache_key
+from server.matching.pairs import matched_with
+from server.photos.schemas import PhotoView
+from server.photos.service import PhotoService, blurred_only, visible_cache_key
 from server.platform.events import publish
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
@@ -234,10 +237,17 @@ class ProfileService:
             raise NotFound("no such person")
         return found[0]
 
-    async def public_cards(self, viewer_id: uuid.UUID, user_ids: list[uuid.UUID]) -> list[PublicProfile]:
+    async def public_cards(
+        self, viewer_id: uuid.UUID, user_ids: list[uuid.UUID], *, revealed: Collection[uuid.UUID] | None = None
+    ) -> list[PublicProfile]:
         """Many people's profiles as the viewer may see them (a deck, a conversation list), in the order asked,
         leaving out the viewer and anyone not shown (gone, staff). Cached cards and photo lists arrive in one
-        Valkey round trip; whatever the cache lacks costs four queries in all, however many people are asked."""
+        Valkey round trip; whatever the cache lacks costs four queries in all, however many people are asked.
+
+        With ``photos.blur_until_match`` on, only those the viewer has an active match with show their sharp
+        photos; the others show blurred ones. ``revealed`` names the matched ones when the caller knows them
+        already (a deck: none; a match list: all), which saves the one query that would look them up.
+        """
         wanted = [user_id for user_id in dict.fromkeys(user_ids) if user_id != viewer_id]
         cards, photo_entries = await self._cards([viewer_id, *wanted], also=[visible_cache_key(u) for u in wanted])
         viewer = cards[0]
@@ -247,6 +257,8 @@ class ProfileService:
             if card is not None and card.date_of_birth is not None
         }
         photos = await self.photos.visible_of({user_id: entry for user_id, (_, entry) in shown.items()})
+        if self.photos.limits.blur_until_match:
+            photos = await self._blurred_until_matched(viewer_id, photos, revealed)
         return [
             PublicProfile(
                 **self._shared(user_id, card),
@@ -255,6 +267,14 @@ class ProfileService:
             )
             for user_id, (card, _) in shown.items()
         ]
+
+    @staticmethod
+    async def _blurred_until_matched(
+        viewer_id: uuid.UUID, photos: dict[uuid.UUID, list[PhotoView]], revealed: Collection[uuid.UUID] | None
+    ) -> dict[uuid.UUID, list[PhotoView]]:
+        pictured = [user_id for user_id, views in photos.items() if views]
+        matched = set(revealed) if revealed is not None else await matched_with(viewer_id, pictured)
+        return {user_id: views if user_id in matched else blurred_only(views) for user_id, views in photos.items()}
 
     @staticmethod
     def _shared(user_id: uuid.UUID, card: Card) -> dict[str, Any]:
