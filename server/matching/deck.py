@@ -284,7 +284,8 @@ class DeckService:
             chunk = ids[offset : offset + limit - len(cards)]
             offset += len(chunk)
             fitting = await still_fitting(connection, me, chunk)
-            shown = await self.profiles.public_cards(me.id, [i for i in chunk if i in fitting])
+            # Nobody in a deck is matched with the seeker (a match needs the seeker's own swipe).
+            shown = await self.profiles.public_cards(me.id, [i for i in chunk if i in fitting], revealed=())
             mine = set(me.interests)
             cards.extend(
                 DeckCard(

@@ -168,7 +168,7 @@ class MatchService:
         return _Made(row["id"], other, row["created_at"]) if row else None
 
     async def _view(self, user_id: uuid.UUID, made: _Made) -> MatchView | None:
-        cards = await self.profiles.public_cards(user_id, [made.other])
+        cards = await self.profiles.public_cards(user_id, [made.other], revealed={made.other})
         return MatchView(id=made.id, user=cards[0], created_at=made.created_at) if cards else None
 
     async def standing(self, user_id: uuid.UUID, match_id: uuid.UUID) -> MatchView | None:
@@ -199,7 +199,7 @@ class MatchService:
         made = [_Made(row["id"], row["other"], row["created_at"]) for row in rows]
         shown, next_cursor = page.split(made, lambda m: [m.created_at.isoformat(), str(m.id)])
         others = [m.other for m in shown]
-        cards = {card.id: card for card in await self.profiles.public_cards(user_id, others)}
+        cards = {card.id: card for card in await self.profiles.public_cards(user_id, others, revealed=others)}
         items = [MatchView(id=m.id, user=cards[m.other], created_at=m.created_at) for m in shown if m.other in cards]
         return MatchList(items=items, next_cursor=next_cursor)
 
