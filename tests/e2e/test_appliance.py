@@ -452,6 +452,47 @@ def test_a_photo_goes_through_nginx_the_worker_and_the_media_cache_without_its_m
     assert any(path.is_file() for path in cached), "nginx cached no media"
 
 
+def test_two_people_find_each_other_in_their_decks_and_match_through_nginx(appliance: Installed):
+    """The worker keeps the discovery index in step (a processed photo lists a person) and the match is
+    made once, whichever side likes second."""
+    import httpx
+
+    from tests.integration.photos import samples
+
+    base = f"https://127.0.0.1:{appliance.https_port}"
+    with httpx.Client(base_url=base, verify=False, timeout=30) as client:
+        people = []
+        for name, gender, wants, lat in (("Ada", "woman", "man", 48.8566), ("Ben", "man", "woman", 48.8666)):
+            body = {
+                "email": f"e2e-{name.lower()}@example.com",
+                "password": "correct horse battery staple",
+                "firstName": name,
+                "dateOfBirth": "1992-06-01",
+                "gender": gender,
+            }
+            auth = {"Authorization": f"Bearer {client.post('/api/auth/register', json=body).json()['accessToken']}"}
+            assert client.put("/api/users/location", json={"lat": lat, "lng": 2.3522}, headers=auth).status_code == 204
+            assert client.put("/api/users/preferences", json={"preferredGenders": [wants]}, headers=auth).is_success
+            photo = client.post(
+                "/api/users/photos", files={"file": ("a.png", samples.png(), "image/png")}, headers=auth
+            )
+            assert photo.status_code == 202, photo.text
+            people.append((client.get("/api/users/profile", headers=auth).json()["id"], auth))
+        (ada, ada_auth), (ben, ben_auth) = people
+        deadline = time.monotonic() + 60
+        while [card["id"] for card in client.get("/api/matches/potential", headers=ada_auth).json()["items"]] != [ben]:
+            assert time.monotonic() < deadline, "Ben never reached Ada's deck"
+            time.sleep(0.5)
+        deck = client.get("/api/matches/potential", headers=ben_auth).json()["items"]
+        assert [card["id"] for card in deck] == [ada] and deck[0]["distanceKm"] == 1
+        first = client.post("/api/matches/swipe", json={"userId": ben, "action": "like"}, headers=ada_auth).json()
+        second = client.post("/api/matches/swipe", json={"userId": ada, "action": "like"}, headers=ben_auth).json()
+        assert first == {"matched": False, "match": None} and second["matched"] and second["match"]["user"]["id"] == ada
+        mine = client.get("/api/matches/my-matches", headers=ada_auth).json()["items"]
+        assert [match["id"] for match in mine] == [second["match"]["id"]]
+        assert client.get("/api/matches/potential", headers=ada_auth).json()["items"] == []
+
+
 def test_bench_verbs_report_figures_and_leave_no_bench_account_behind(appliance: Installed):
     done = appliance.ctl("bench", "profiles", "--seconds", "3", "--viewers", "20", "--json")
     assert done.returncode == 0, done.stderr
