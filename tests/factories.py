@@ -6,6 +6,7 @@ made in one place.
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import subprocess
 import sys
@@ -16,11 +17,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
+from litestar import Litestar
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 
 from server.listeners import LISTENERS
-from server.platform.events import Listeners
+from server.photos.service import VISIBLE_CHANGED
+from server.platform.events import Listeners, publish
 from server.platform.jobs import OutboxRelay, Worker
 from server.platform.storage import Storage
 from tests.integration.photos import samples
@@ -142,3 +145,47 @@ def objects(storage: Storage) -> set[str]:
         for purpose, bucket in storage.buckets.items()
         for obj in storage.client.list_objects(bucket, recursive=True)
     }
+
+
+async def people_in_postgres(app: Litestar, *specs: dict[str, Any]) -> list[dict[str, Any]]:
+    """People made straight in Postgres, each signed in on one device, answered in ``register``'s shape.
+
+    For tests that need more people than signing up allows in time (each sign-up hashes a password and
+    counts against the address's hourly limit). A spec may set ``firstName``, ``dateOfBirth`` (a date)
+    and ``gender``; these people have no usable password, so they cannot sign in or erase their account.
+    """
+    pool = app.state.db.pool
+    rows = []
+    for spec in specs:
+        body = {"firstName": "Alex", "dateOfBirth": dt.date(1995, 4, 2), "gender": "nonbinary"} | spec
+        rows.append((uuid.uuid4(), uuid.uuid4(), f"made.{uuid.uuid4().hex[:12]}@example.com", body))
+    await pool.executemany(
+        "INSERT INTO users (id, email, password_hash, first_name, date_of_birth, gender, created_at) "
+        "VALUES ($1, $2, '!', $3, $4, $5, now())",
+        [(uid, email, b["firstName"], b["dateOfBirth"], b["gender"]) for uid, _, email, b in rows],
+    )
+    await pool.executemany(
+        "INSERT INTO auth_sessions (id, \"user\", device, created_at, last_seen_at) VALUES ($1, $2, 'test', now(), now())",
+        [(sid, uid) for uid, sid, _, _ in rows],
+    )
+    issuer = app.state.token_issuer
+    return [
+        {
+            "user": {"id": str(uid), "email": email, "firstName": b["firstName"], "gender": b["gender"]},
+            "accessToken": issuer.access_token(uid, sid, "user"),
+        }
+        for uid, sid, email, b in rows
+    ]
+
+
+async def with_approved_photo(db: PostgresEngine, *user_ids: str) -> None:
+    """One approved photo row each (no pixels behind it), announced as moderation announces one, so the next
+    ``run_jobs`` lists the people for discovery: far quicker than uploading and processing a file."""
+    assert db.pool is not None
+    await db.pool.executemany(
+        'INSERT INTO photos (id, "user", state, position, source_format, width, height, blurhash, created_at, '
+        "processed_at) VALUES (gen_random_uuid(), $1, 'approved', 0, 'jpeg', 800, 1000, 'LEHV6nWB2yk8', now(), now())",
+        [(uuid.UUID(user_id),) for user_id in user_ids],
+    )
+    for user_id in user_ids:
+        await publish(VISIBLE_CHANGED, {"userId": user_id})
