@@ -6,9 +6,10 @@ it out again from those whenever one of them changes (their domains publish an e
 so it can never drift for long, and rebuilding it is always safe.
 
 Where people are is indexed by squares of a plain latitude/longitude grid at two sizes: fine squares for
-the usual search radius, coarse ones when a radius would need too many fine squares. A deck probes each
-square (and gender) it needs on its own, most recently active people first, so the work per deck is
-bounded by the page size, not by how many people live in a city.
+the usual search radius, coarse ones when a radius would need too many fine squares. A deck probes the
+squares (and genders) it needs one at a time, nearest first and most recently active people first within
+each, and stops once it has enough people to rank, so the work per deck is bounded by the deck's size,
+not by how many people live in a city.
 """
 
 from __future__ import annotations
@@ -60,7 +61,7 @@ def region_and_area(cell: geo.Cell) -> tuple[int, int]:
 
 def _squares_within(cell: geo.Cell, km: float, step: float) -> list[int]:
     """Every square of side ``step`` that holds a point within ``km`` of ``cell`` (a superset: the box
-    around the circle)."""
+    around the circle), nearest first."""
     dlat = km / geo.KM_PER_DEGREE
     south, north = max(-90.0, cell.lat - dlat), min(90.0, cell.lat + dlat)
     widest = max(abs(south), abs(north))
@@ -74,14 +75,21 @@ def _squares_within(cell: geo.Cell, km: float, step: float) -> list[int]:
         column_ids = range(first, last + 1) if last - first + 1 < columns else range(columns)
     first_row = math.floor((south + 90) / step)
     last_row = min(math.floor((north + 90) / step), math.ceil(180 / step) - 1)
-    return sorted(
-        {row * _COLUMNS_PER_ROW + column % columns for row in range(first_row, last_row + 1) for column in column_ids}
-    )
+    found = {
+        row * _COLUMNS_PER_ROW + column % columns for row in range(first_row, last_row + 1) for column in column_ids
+    }
+    return sorted(found, key=lambda square_id: (geo.distance_km(cell, _centre(square_id, step)), square_id))
+
+
+def _centre(square_id: int, step: float) -> geo.Cell:
+    row, column = divmod(square_id, _COLUMNS_PER_ROW)
+    return geo.Cell(-90 + (row + 0.5) * step, -180 + (column + 0.5) * step)
 
 
 class Squares(NamedTuple):
     #: the indexed column the squares are ids of
     column: Literal["region", "area"]
+    #: nearest first
     ids: list[int]
 
 

@@ -19,9 +19,11 @@ Order (``_SCORE``, one formula, each term in 0..1 before its weight):
           + 2.0 × they superliked the seeker
 
 How: the seeker's circle is covered by grid squares (candidates.squares_for); each (square, gender) is
-probed on its own through the covering index, most recently active first, stopping after a few fitting
-people, so a deck reads a bounded number of index entries however dense the city. The probed pool is ranked
-and the best ``DECK_SIZE`` kept in Valkey for paging.
+probed on its own through the covering index, nearest squares first and most recently active people first
+within one, taking at most ``PER_PROBE`` fitting people from a square and stopping once ``POOL_SIZE`` are
+gathered, so a deck reads a bounded number of index entries however dense the city. The pool is ranked and
+the best ``DECK_SIZE`` kept in Valkey for paging; people beyond the pool (farther, or less recently active
+in a crowded square) come in later decks, which leave out whoever was served.
 """
 
 from __future__ import annotations
@@ -29,7 +31,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import logging
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -55,10 +56,10 @@ log = logging.getLogger("harvest.matching")
 
 #: people kept per computed deck (five pages of the default size)
 DECK_SIZE = 100
-#: people probed per deck before ranking, spread over the (square, gender) probes
+#: people gathered per deck before ranking, from the nearest (square, gender) probes on
 POOL_SIZE = 300
-#: fewest people one probe may return, however many probes a wide radius needs
-MIN_PER_PROBE = 4
+#: most people one probe gives, so one crowded square leaves room for the next ones
+PER_PROBE = 100
 #: people served recently are left out of a new deck, so paging on never repeats a card; the newest this
 #: many are remembered for an hour after the last page
 SERVED_KEPT = 1000
@@ -99,15 +100,15 @@ _SCORE = f"""
 _COMPUTE = f"""
 WITH pool AS (
     SELECT probed.id
-    FROM unnest($squares::int[]) AS s(square)
-    CROSS JOIN unnest($genders::smallint[]) AS g(gender)
+    FROM unnest($squares::int[], $genders::smallint[]) AS probe(square, gender)
     CROSS JOIN LATERAL (
         SELECT c.id FROM matching_candidates c
-        WHERE c.{{column}} = s.square AND c.gender = g.gender AND {_FITS}
+        WHERE c.{{column}} = probe.square AND c.gender = probe.gender AND {_FITS}
             AND c.id <> ALL($served::uuid[])
         ORDER BY c.last_active_at DESC
         LIMIT $per_probe
     ) probed
+    LIMIT $pool
 )
 SELECT c.id
 FROM pool JOIN matching_candidates c ON c.id = pool.id
@@ -218,12 +219,14 @@ async def compute(
     """The seeker's best ``size`` people now, leaving out ``exclude``; and whether a later deck may find more."""
     squares = candidates.squares_for(me.cell, me.km)
     genders = [bit for bit in candidates.GENDER_BITS.values() if me.wants_genders & bit]
-    per_probe = max(MIN_PER_PROBE, math.ceil(POOL_SIZE / (len(squares.ids) * len(genders))))
+    # One probe per (square, gender), nearest squares first: the pool fills from the nearest and stops.
+    probes = [(square, gender) for square in squares.ids for gender in genders]
     values = me.parameters(dt.date.today()) | {
-        "squares": squares.ids,
-        "genders": genders,
+        "squares": [square for square, _ in probes],
+        "genders": [gender for _, gender in probes],
         "served": exclude,
-        "per_probe": per_probe,
+        "per_probe": PER_PROBE,
+        "pool": POOL_SIZE,
         "interests": list(me.interests),
         "size": size,
     }

@@ -63,10 +63,14 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
     for item in items:
         if isinstance(item, dict):
             message = str(item.get("message", ""))
-            # msgspec reports an unexpected key against the whole body; name the key itself.
+            # msgspec reports an unexpected or missing key against the whole body; name the key itself.
             unknown = re.search(r"unknown field `([^`]+)`", message)
-            field = unknown.group(1) if unknown else str(item.get("key") or "body")
-            if unknown:
+            missing = re.search(r"missing required field `([^`]+)`", message)
+            named = unknown or missing
+            field = named.group(1) if named else str(item.get("key") or "body")
+            if missing:
+                message = "is required"
+            elif unknown:
                 message = "not a field that can be set here"
             elif "matching regex" in message:
                 message = "contains characters or a form that is not allowed here"
