@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Any
 
 import httpx
+import pytest
 from litestar import Litestar
 from valkey.asyncio import Valkey
 
-from tests.factories import bearer, fields
+from server.platform.pubsub import PubSub, person_channel
+from tests.factories import bearer, fields, run_jobs
 from tests.integration.matching.crowd import (
     UNMATCH,
     card_ids,
@@ -126,3 +129,24 @@ async def test_an_unmatch_naming_no_uuid_is_a_422_naming_match_id(
         assert refused.status_code == 422, refused.text
         assert fields(refused) == {"matchId"}, refused.json()
     assert [m["id"] for m in (await my_matches(client, me)).json()["items"]] == [match["id"]]
+
+
+async def test_a_match_is_sent_live_to_each_side_and_an_ended_one_is_not(
+    app: Litestar, client: httpx.AsyncClient, valkey: Valkey
+) -> None:
+    me, you, them = await listed_neighbours(app, client, valkey, 3)
+    hub = PubSub(valkey)
+    async with hub.subscribe(person_channel(ids(me)), person_channel(ids(you)), person_channel(ids(them))) as live:
+        match = await matched(client, me, you)
+        await run_jobs(valkey, app.state.db)
+        frames = [json.loads((await asyncio.wait_for(anext(live), 5)).data) for _ in range(2)]
+        ended = await matched(client, me, them)
+        assert (
+            await client.post(UNMATCH, json={"matchId": ended["id"]}, headers=bearer(them["accessToken"]))
+        ).is_success
+        await run_jobs(valkey, app.state.db)
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(anext(live), 0.5)
+    assert [frame["type"] for frame in frames] == ["match_created", "match_created"]
+    seen = {frame["data"]["match"]["user"]["id"] for frame in frames}
+    assert seen == {ids(me), ids(you)} and {frame["data"]["match"]["id"] for frame in frames} == {match["id"]}
