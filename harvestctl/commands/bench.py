@@ -1,8 +1,10 @@
-"""``bench profiles``, ``bench photos`` and ``bench jobs``: figures from this appliance over loopback.
+"""``bench profiles``, ``bench photos``, ``bench jobs`` and ``bench discovery``: figures from this appliance
+over loopback.
 
 Machines differ and are noisy, so the headline figures are ratios to ``/health`` measured in the same
 run. Bench accounts (``@bench.invalid``) are made for the run and erased afterwards, by the same
-erasure a person's own account deletion runs.
+erasure a person's own account deletion runs. ``bench discovery`` seeds synthetic people
+(``@seed.bench.invalid``, shown only to each other) and keeps them for the next run, until ``--purge``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,8 @@ from harvestctl.errors import CliError, Exit
 
 app = typer.Typer(help="Benchmarks over loopback: figures as ratios to /health in the same run.", no_args_is_help=True)
 PHOTOS_PER_PERSON = 6
+#: wrk's threads; the swipe script spreads its requests over them
+THREADS = 2
 _LUA = """
 local tokens = {%s}
 local n = 0
@@ -65,7 +69,15 @@ def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -
     wrk = shutil.which("wrk")
     if wrk is None:
         raise CliError("wrk is not installed", "run `harvestctl up`, which installs it", Exit.FAILED)
-    argv = [wrk, "-t2", f"-c{connections}", f"-d{seconds}s", "--latency", *(["-s", str(script)] if script else []), url]
+    argv = [
+        wrk,
+        f"-t{THREADS}",
+        f"-c{connections}",
+        f"-d{seconds}s",
+        "--latency",
+        *(["-s", str(script)] if script else []),
+        url,
+    ]
     output = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     figures = {"rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))}  # type: ignore[union-attr]
     for percentile in ("50", "99"):
@@ -270,3 +282,135 @@ def jobs(
         rows,
         value,
     )
+
+
+#: the n-th swipe request (n counted across wrk's threads) is the server's ``bench.swipe_pair(n, …)``
+_SWIPE_LUA = """
+local tokens = {%s}
+local targets = {%s}
+local threads, like_every = %d, %d
+local started = 0
+function setup(thread)
+  thread:set("first", started)
+  started = started + 1
+end
+local n
+request = function()
+  n = n and n + threads or first
+  local body = '{"userId":"' .. targets[(n %% #targets) + 1] .. '","action":"'
+    .. ((n %% like_every == 0) and "like" or "pass") .. '"}'
+  local headers = {["Authorization"] = "Bearer " .. tokens[(n %% #tokens) + 1], ["Content-Type"] = "application/json"}
+  return wrk.format("POST", "/api/matches/swipe", headers, body)
+end
+"""
+
+
+def _quoted(values: list[str]) -> str:
+    return ", ".join(f'"{value}"' for value in values)
+
+
+def _ms(figures: dict[str, float]) -> str:
+    return " / ".join(f"{figures[key]:.1f}" for key in ("p50Ms", "p95Ms", "p99Ms"))
+
+
+def _discovery_rows(value: dict[str, Any]) -> list[list[str]]:
+    seeded, deck, health = value["seed"], value["decks"]["deck"], value["health"]
+    rows = [
+        ["seeded people", f"{value['people']:,} ({seeded['existing']:,} kept from an earlier run)"],
+        ["seed time", f"{seeded['seeded']['seconds']:.0f} s for {seeded['seeded']['people']:,} people"],
+        *([f"size of {name}", f"{size / 2**20:,.0f} MB"] for name, size in value["decks"]["sizes"].items()),
+        [f"deck query p50 / p95 / p99, {deck['callers']} people", f"{_ms(deck)} ms (max {deck['maxMs']:.1f})"],
+        ["deck query, one backend", f"{deck['decksPerSecond']:.0f} decks/s; deck size p50 {deck['deckSizeP50']}"],
+    ]
+    if "naive" in value["decks"]:
+        naive = value["decks"]["naive"]
+        rows += [
+            ["naive earthdistance query p50 / p95 / p99", f"{_ms(naive)} ms (max {naive['maxMs']:.1f})"],
+            ["naive query, one backend", f"{naive['decksPerSecond']:.0f} decks/s"],
+            ["its GiST index", f"{naive['indexBytes'] / 2**20:,.0f} MB, built in {naive['indexSeconds']:.0f} s"],
+        ]
+    for name, key in (("/health", "health"), ("GET /api/matches/potential", "potential"), ("POST swipes", "swipe")):
+        figures = value[key]
+        ratio = "" if key == "health" else f", {figures['rps'] / health['rps']:.3f} × /health"
+        rows.append(
+            [
+                f"{name} through nginx",
+                f"{figures['rps']:.0f} req/s, p50 {figures.get('p50_ms', 0):.1f} ms, p99 {figures.get('p99_ms', 0):.1f} ms"
+                f"{ratio}; non-2xx {figures['non_2xx']:.0f}",
+            ]
+        )
+    return rows
+
+
+@app.command("discovery")
+def discovery(
+    ctx: typer.Context,
+    *,
+    users: Annotated[int, typer.Option(min=1000, max=5_000_000, help="seeded people to measure on")] = 100_000,
+    callers: Annotated[int, typer.Option(min=10, max=10_000, help="decks timed at the query")] = 500,
+    viewers: Annotated[int, typer.Option(min=10, max=10_000, help="seeded people signed in for the load")] = 2000,
+    seconds: Annotated[int, typer.Option(min=3, max=120, help="length of each measured run")] = 10,
+    connections: Annotated[int, typer.Option(min=1, max=1000, help="concurrent connections")] = 64,
+    explain: Annotated[bool, typer.Option(help="print EXPLAIN (ANALYZE, BUFFERS) of one deck query")] = False,
+    compare_geo: Annotated[
+        bool, typer.Option(help="also time the naive radius query on a temporary cube/earthdistance index")
+    ] = False,
+    purge: Annotated[bool, typer.Option(help="remove every seeded person, and measure nothing")] = False,
+) -> None:
+    """The discovery deck on a seeded population: seed time, table and index sizes, the deck query's latency
+    (p50/p95/p99) in the server, and decks and swipes per second through nginx as ratios to /health (uses wrk).
+    Seeded people are kept for the next run (topped up to --users) until --purge."""
+    appliance: Appliance = ctx.obj
+    appliance.require_root("bench discovery")
+    with (
+        _client(appliance) as client,
+        tempfile.TemporaryDirectory() as folder,
+        appliance.out.progress("checking the appliance") as step,
+    ):
+        _ensure_ready(appliance, client)
+        if purge:
+            step("deleting every seeded person")
+            gone = appliance.manage("bench-discovery-purge")
+            appliance.out.table(
+                "seeded people removed",
+                ["Figure", "Value"],
+                [["people", f"{gone['people']:,}"], ["time", f"{gone['seconds']:.0f} s"]],
+                gone,
+            )
+            return
+        step(f"seeding people until {users:,} are there")
+        seeded = appliance.manage("bench-discovery-seed", str(users))
+        step(f"timing {callers} decks at the query")
+        flags = [*(["--explain"] if explain else []), *(["--compare-geo"] if compare_geo else [])]
+        decks = appliance.manage("bench-discovery-decks", str(callers), *flags)
+        step(f"signing {viewers} seeded people in")
+        signed = appliance.manage("bench-discovery-logins", str(viewers))
+        tokens = _quoted([person["accessToken"] for person in signed["people"]])
+        deck_script, swipe_script = Path(folder) / "decks.lua", Path(folder) / "swipes.lua"
+        deck_script.write_text(_LUA % (tokens, "/api/matches/potential"))
+        swipe_script.write_text(_SWIPE_LUA % (tokens, _quoted(signed["targets"]), THREADS, signed["likeEvery"]))
+        url = appliance.https_url()
+        step(f"measuring /health for {seconds}s")
+        health = _wrk(url + "/health", seconds, connections)
+        step(f"measuring decks for {seconds}s")
+        potential = _wrk(url + "/api/matches/potential", seconds, connections, deck_script)
+        step(f"measuring swipes for {seconds}s")
+        swipe = _wrk(url + "/api/matches/swipe", seconds, connections, swipe_script)
+    value = {
+        "people": seeded["existing"] + seeded["seeded"]["people"],
+        "seed": seeded,
+        "decks": decks,
+        "health": health,
+        "potential": potential,
+        "swipe": swipe,
+        "ratios": {"potential": potential["rps"] / health["rps"], "swipe": swipe["rps"] / health["rps"]},
+        "connections": connections,
+    }
+    appliance.out.table(
+        f"discovery on {value['people']:,} seeded people", ["Figure", "Value"], _discovery_rows(value), value
+    )
+    if explain and not appliance.out.as_json:
+        appliance.out.table(
+            "EXPLAIN (ANALYZE, BUFFERS) of one deck query", ["Plan"], [[line] for line in decks["explain"].splitlines()]
+        )
+    appliance.out.say("seeded people stay for the next run; `harvestctl bench discovery --purge` removes them")

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server import settings as settings_module
-from server.manage import accounts, appliance, database, objectstore
+from server.manage import accounts, appliance, database, discovery, objectstore
 from server.settings import ConfigError, Settings
 
 Result = dict[str, Any]
@@ -103,6 +103,29 @@ VERBS: dict[str, Verb] = {
         (("pings", {"type": int}), ("photos", {"type": int}), ("--interval-ms", {"type": int, "default": 20})),
         database=True,
     ),
+    "bench-discovery-seed": Verb(
+        "seed synthetic people (seed.bench.invalid) until COUNT are there",
+        lambda s, a: discovery.seed(s, a.count),
+        (("count", {"type": int}),),
+        database=True,
+    ),
+    "bench-discovery-decks": Verb(
+        "table sizes and the deck query's latency for random seeded people",
+        lambda s, a: discovery.decks(s, a.callers, a.explain, a.compare_geo),
+        (
+            ("callers", {"type": int}),
+            ("--explain", {"action": "store_true", "help": "also EXPLAIN (ANALYZE, BUFFERS) one deck query"}),
+            ("--compare-geo", {"action": "store_true", "help": "also time the naive cube/earthdistance query"}),
+        ),
+        database=True,
+    ),
+    "bench-discovery-logins": Verb(
+        "sign COUNT seeded people in and pick seeded people for them to swipe on",
+        lambda s, a: discovery.logins(s, a.count),
+        (("count", {"type": int}),),
+        database=True,
+    ),
+    "bench-discovery-purge": Verb("delete every seeded person", lambda s, _: discovery.purge(s), database=True),
 }
 
 
