@@ -139,3 +139,18 @@ async def test_a_deck_limit_out_of_bounds_is_refused_naming_it(
     assert response.status_code in (400, 422), response.text
     assert response.headers["content-type"].startswith("application/problem+json")
     assert "limit" in response.json()["detail"]
+
+
+async def test_each_served_card_counts_one_exposure_for_the_fairness_term(
+    app: Litestar, client: httpx.AsyncClient, valkey: Valkey
+) -> None:
+    me, you, *others = await listed_neighbours(app, client, valkey, 5)
+    first = await deck_page(client, me, limit=2)
+    second = await deck_page(client, you, limit=4)
+    await run_jobs(valkey, app.state.db)
+    rows = await app.state.db.pool.fetch("SELECT id::text, shown FROM matching_candidates")
+    shown = {row["id"]: row["shown"] for row in rows}
+    expected = {ids(person): 0 for person in (me, you, *others)}
+    for card in [*first.json()["items"], *second.json()["items"]]:
+        expected[card["id"]] += 1
+    assert shown == expected and sum(shown.values()) == 6
