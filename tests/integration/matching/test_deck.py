@@ -154,3 +154,23 @@ async def test_each_served_card_counts_one_exposure_for_the_fairness_term(
     for card in [*first.json()["items"], *second.json()["items"]]:
         expected[card["id"]] += 1
     assert shown == expected and sum(shown.values()) == 6
+
+
+async def test_the_ranking_puts_a_superlike_then_shared_interests_then_the_much_shown_and_little_liked(
+    app: Litestar, client: httpx.AsyncClient, valkey: Valkey
+) -> None:
+    me, plain, sharer, superliker, overexposed = await listed_neighbours(app, client, valkey, 5)
+    for person, interests in ((me, ["hiking", "coffee", "cooking"]), (sharer, ["hiking", "coffee", "cooking"])):
+        response = await client.put(
+            "/api/users/profile", json={"interests": interests}, headers=bearer(person["accessToken"])
+        )
+        assert response.status_code == 200, response.text
+    assert (await swipe(client, superliker, me, "superlike")).status_code == 200
+    # Shown ten thousand times and liked ten: the fairness term sinks them below an equal newcomer.
+    await app.state.db.pool.execute(
+        "UPDATE matching_candidates SET shown = 10000, liked = 10 WHERE id = $1::uuid", ids(overexposed)
+    )
+    await app.state.db.pool.execute("UPDATE matching_candidates SET last_active_at = now()")
+    await run_jobs(valkey, app.state.db)
+    order = card_ids((await deck_page(client, me)).json()["items"])
+    assert order == [ids(superliker), ids(sharer), ids(plain), ids(overexposed)]
