@@ -68,6 +68,9 @@ CREATE INDEX matching_candidates_by_area ON matching_candidates
     (synthetic, area, gender, last_active_at DESC)
     INCLUDE (born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
     WHERE listed;
+-- People who shared a place before this release get their row from the worker, as after any change.
+INSERT INTO job_outbox (kind, payload, created_at)
+    SELECT 'profiles.changed', jsonb_build_object('userId', "user"), now() FROM locations
 """
 
 BACKWARDS = """
