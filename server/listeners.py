@@ -10,20 +10,19 @@ from __future__ import annotations
 from server import bench
 from server.auth.jobs import send_account_email
 from server.auth.service import EMAIL_JOB
+from server.matching import candidates
 from server.matching.deck import EXPOSURES_DUE
 from server.matching.jobs import announce_match, record_exposures, refresh_candidate
 from server.matching.service import MATCH_CREATED
 from server.photos.jobs import process_photo, purge_photos
-from server.photos.service import PROCESS_JOB, PURGE_JOB, VISIBLE_CHANGED
+from server.photos.service import PROCESS_JOB, PURGE_JOB
 from server.platform.events import Lane, Listener
-from server.profiles.service import PROFILE_CHANGED
 
 LISTENERS = (
     Listener("auth.send_account_email", on=EMAIL_JOB, run=send_account_email),
     Listener("photos.make_variants", on=PROCESS_JOB, run=process_photo, lane=Lane.HEAVY),
     Listener("photos.delete_objects", on=PURGE_JOB, run=purge_photos),
-    Listener("matching.refresh_after_profile", on=PROFILE_CHANGED, run=refresh_candidate),
-    Listener("matching.refresh_after_photos", on=VISIBLE_CHANGED, run=refresh_candidate),
+    Listener("matching.refresh_candidate", on=candidates.REFRESH, run=refresh_candidate),
     Listener("matching.record_exposures", on=EXPOSURES_DUE, run=record_exposures),
     Listener("matching.announce_match", on=MATCH_CREATED, run=announce_match),
     # `harvestctl bench jobs` times the running workers' lanes with these.

@@ -22,7 +22,7 @@ from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 
 from server.listeners import LISTENERS
-from server.photos.service import VISIBLE_CHANGED
+from server.matching import candidates
 from server.platform.events import Listeners, publish
 from server.platform.jobs import OutboxRelay, Worker
 from server.platform.storage import Storage
@@ -179,8 +179,8 @@ async def people_in_postgres(app: Litestar, *specs: dict[str, Any]) -> list[dict
 
 
 async def with_approved_photo(db: PostgresEngine, *user_ids: str) -> None:
-    """One approved photo row each (no pixels behind it), announced as moderation announces one, so the next
-    ``run_jobs`` lists the people for discovery: far quicker than uploading and processing a file."""
+    """One approved photo row each (no pixels behind it), with a refresh of each person's discovery row queued, so
+    the next ``run_jobs`` lists them: far quicker than uploading and processing a file."""
     assert db.pool is not None
     await db.pool.executemany(
         'INSERT INTO photos (id, "user", state, position, source_format, width, height, blurhash, created_at, '
@@ -188,4 +188,4 @@ async def with_approved_photo(db: PostgresEngine, *user_ids: str) -> None:
         [(uuid.UUID(user_id),) for user_id in user_ids],
     )
     for user_id in user_ids:
-        await publish(VISIBLE_CHANGED, {"userId": user_id})
+        await publish(candidates.REFRESH, {"userId": user_id})

@@ -56,7 +56,9 @@ CREATE TABLE matching_candidates (
     joined_at timestamptz NOT NULL,
     last_active_at timestamptz NOT NULL,
     shown integer NOT NULL DEFAULT 0,
-    liked integer NOT NULL DEFAULT 0
+    liked integer NOT NULL DEFAULT 0,
+    likes_day_start timestamptz,
+    likes_day_end timestamptz
 );
 -- The deck's probes: one (square, gender) at a time, most recently active first, filtered on the
 -- included columns without visiting the table.
@@ -68,9 +70,9 @@ CREATE INDEX matching_candidates_by_area ON matching_candidates
     (synthetic, area, gender, last_active_at DESC)
     INCLUDE (born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
     WHERE listed;
--- People who shared a place before this release get their row from the worker, as after any change.
+-- People who shared a place before this release get their row from the worker (candidates.REFRESH).
 INSERT INTO job_outbox (kind, payload, created_at)
-    SELECT 'profiles.changed', jsonb_build_object('userId', "user"), now() FROM locations
+    SELECT 'matching.refresh', jsonb_build_object('userId', "user"), now() FROM locations
 """
 
 BACKWARDS = """

@@ -53,11 +53,6 @@ async def identities(user_ids: list[uuid.UUID]) -> dict[uuid.UUID, Identity]:
     return {row["id"]: Identity(**row) for row in rows}
 
 
-async def joined_at(user_id: uuid.UUID) -> dt.datetime | None:
-    row = await User.select(User.created_at).where(User.id == user_id).first()
-    return row["created_at"] if row else None
-
-
 async def update_identity(user_id: uuid.UUID, *, first_name: str | None = None, gender: str | None = None) -> None:
     changes: dict[Column | str, Any] = {
         column: value for column, value in ((User.first_name, first_name), (User.gender, gender)) if value is not None

@@ -10,6 +10,7 @@ from server.auth import passwords
 from server.auth.roles import Role
 from server.auth.service import AuthService, issue_email_token, normalise_email
 from server.auth.tables import Session, User
+from server.matching import candidates
 from server.settings import Settings
 
 ROLES = [role.value for role in Role]
@@ -52,7 +53,10 @@ async def set_role(service: AuthService, email: str, role: str) -> dict[str, Any
     row = await User.select(User.id, User.role).where(User.email == email).first()
     if row is None:
         raise LookupError(f"no account with the email {email}")
-    await User.update({User.role: role}).where(User.id == row["id"])
+    async with service.db.transaction():
+        await User.update({User.role: role}).where(User.id == row["id"])
+        # Staff are in no deck; a member again is.
+        await candidates.refresh(row["id"])
     ended = await Session.count().where((Session.user == row["id"]) & Session.revoked_at.is_null())
     await service.end_all_sessions(row["id"])
     return {"email": email, "role": role, "previous": row["role"], "sessionsEnded": ended}

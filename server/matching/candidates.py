@@ -2,8 +2,9 @@
 filters and ranks on, so a deck reads one table through one index.
 
 A row is a function of the person's account, profile, preferences, location and photos: ``refresh`` works
-it out again from those whenever one of them changes (their domains publish an event; see listeners.py),
-so it can never drift for long, and rebuilding it is always safe.
+it out again from those in the very transaction that changes one of them (profiles, photos, roles), so a
+deck never reads a stale row; rebuilding it is always safe, and ``REFRESH`` queues a rebuild for the worker
+(an upgrade queues one for everyone).
 
 Where people are is indexed by squares of a plain latitude/longitude grid at two sizes: fine squares for
 the usual search radius, coarse ones when a radius would need too many fine squares. A deck probes the
@@ -14,22 +15,26 @@ not by how many people live in a city.
 
 from __future__ import annotations
 
-import datetime as dt
 import math
 import uuid
 from collections.abc import Iterable
 from typing import Literal, NamedTuple
 
 from server.auth import accounts
+from server.auth.roles import Role
 from server.auth.schemas import Gender
+from server.auth.tables import User
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import database
 from server.profiles import geo
+from server.profiles.preferences import preferences_of
 from server.profiles.schemas import Goal
-from server.profiles.service import preferences_of
 from server.profiles.tables import Location
 from server.profiles.tables import Profile as ProfileRow
+
+#: an event asking the worker to rebuild one person's row: {userId}
+REFRESH = "matching.refresh"
 
 GENDER_BITS: dict[Gender, int] = {"woman": 1, "man": 2, "nonbinary": 4}
 GOAL_BITS: dict[Goal, int] = {"long-term": 1, "short-term": 2, "friendship": 4, "not-sure": 8}
@@ -117,12 +122,21 @@ ON CONFLICT (id) DO UPDATE SET
 
 
 async def refresh(user_id: uuid.UUID) -> None:
-    """Work the person's row out again from their account, profile, preferences, location and photos. Someone
-    with no place yet, or no dating profile (staff), has no row."""
+    """Work the person's row out again from their account, profile, preferences, location and photos, in the
+    caller's transaction when there is one. Someone with no place yet, or who is staff, has no row."""
     person = await accounts.identity(user_id)
+    account = await User.select(User.role, User.created_at).where(User.id == user_id).first()
     place = await Location.select(Location.cell_lat, Location.cell_lng).where(Location.user == user_id).first()
     engine = database.engine()
-    if person is None or person.date_of_birth is None or person.gender is None or place is None:
+    # Only members looking for a match are in decks: staff (even promoted members) and the unplaced are not.
+    if (
+        person is None
+        or account is None
+        or account["role"] != Role.USER
+        or person.date_of_birth is None
+        or person.gender is None
+        or place is None
+    ):
         async with database.connection(engine) as connection:
             await connection.execute("DELETE FROM matching_candidates WHERE id = $1", user_id)
         return
@@ -133,7 +147,6 @@ async def refresh(user_id: uuid.UUID) -> None:
     ) or {"relationship_goal": None, "interests": []}
     wants = await preferences_of(user_id)
     has_photo = await Photo.exists().where((Photo.user == user_id) & (Photo.state == PhotoState.APPROVED))
-    joined = await accounts.joined_at(user_id)
     cell = geo.Cell(place["cell_lat"], place["cell_lng"])
     region, area = region_and_area(cell)
     async with database.connection(engine) as connection:
@@ -154,5 +167,5 @@ async def refresh(user_id: uuid.UUID) -> None:
             bits(wants.relationship_goals, GOAL_BITS),  # type: ignore[arg-type]
             profile["interests"],
             has_photo,
-            joined or dt.datetime.now(dt.UTC),
+            account["created_at"],
         )

@@ -42,7 +42,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.auth.accounts import age_on
-from server.errors import Conflict
+from server.errors import Conflict, Unavailable
 from server.matching import candidates
 from server.matching.schemas import Deck, DeckCard
 from server.platform import database
@@ -60,8 +60,9 @@ DECK_SIZE = 100
 POOL_SIZE = 300
 #: most people one probe gives, so one crowded square leaves room for the next ones
 PER_PROBE = 100
-#: people served recently are left out of a new deck, so paging on never repeats a card; the newest this
-#: many are remembered for an hour after the last page
+#: people served recently are left out of a new deck, so paging on never repeats a card; they are remembered
+#: for an hour after the last page (until swiped), and a person shown this many without swiping them gets no
+#: new deck until then
 SERVED_KEPT = 1000
 SERVED_SECONDS = 3600
 #: exposures are counted in Valkey and added to Postgres by a job at most this often
@@ -80,7 +81,7 @@ _DISTANCE = """2 * 6371.0088 * asin(least(1, sqrt(
 #: must never meet) join this rule as one more NOT EXISTS, and every deck and page obeys them.
 _FITS = f"""c.listed AND c.synthetic = $synthetic AND c.id <> $me
     AND c.born BETWEEN $born_from AND $born_to
-    AND c.wants_genders & $gender <> 0
+    AND c.gender & $wants_genders <> 0 AND c.wants_genders & $gender <> 0
     AND $age BETWEEN c.min_age AND c.max_age
     AND (c.goal = 0 OR $wants_goals = 0 OR c.goal & $wants_goals <> 0)
     AND (c.wants_goals = 0 OR $goal = 0 OR c.wants_goals & $goal <> 0)
@@ -99,7 +100,7 @@ _SCORE = f"""
 
 _COMPUTE = f"""
 WITH pool AS (
-    SELECT probed.id
+    SELECT probed.id, probe.square, probe.gender
     FROM unnest($squares::int[], $genders::smallint[]) AS probe(square, gender)
     CROSS JOIN LATERAL (
         SELECT c.id FROM matching_candidates c
@@ -110,7 +111,8 @@ WITH pool AS (
     ) probed
     LIMIT $pool
 )
-SELECT c.id
+SELECT c.id, count(*) OVER () AS ranked, (SELECT count(*) FROM pool) AS pooled,
+    (SELECT max(n) FROM (SELECT count(*) AS n FROM pool GROUP BY square, gender) AS probes) AS fullest
 FROM pool JOIN matching_candidates c ON c.id = pool.id
 LEFT JOIN swipes theirs ON theirs.swiper = c.id AND theirs.target = $me
 WHERE theirs.action IS DISTINCT FROM 'pass'
@@ -175,6 +177,7 @@ class Seeker:
             "born_from": _years_before(today, self.max_age + 1) + dt.timedelta(days=1),
             "born_to": _years_before(today, self.min_age),
             "gender": self.gender,
+            "wants_genders": self.wants_genders,
             "age": age_on(self.born, today),
             "goal": self.goal,
             "wants_goals": self.wants_goals,
@@ -231,9 +234,13 @@ async def compute(
         "size": size,
     }
     rows = await _fetch(connection, _COMPUTE.format(column=squares.column), values)
-    # Probes stop early, so whoever they left behind is only found by a later deck, which leaves this one's
-    # people out: there may be more as long as a deck finds anyone.
-    return [row["id"] for row in rows], bool(rows)
+    if not rows:
+        return [], False
+    # Someone may have been left behind by a probe that stopped at its limit, by the pool that stopped at its
+    # size, or by the ranking's cut; a later deck (leaving this one's people out) finds them.
+    first = rows[0]
+    more = first["fullest"] >= PER_PROBE or first["pooled"] >= POOL_SIZE or first["ranked"] > size
+    return [row["id"] for row in rows], more
 
 
 async def still_fitting(connection: asyncpg.Connection, me: Seeker, ids: list[uuid.UUID]) -> set[uuid.UUID]:
@@ -266,14 +273,15 @@ class DeckService:
             me = await seeker(connection, user_id)
             if me is None:
                 raise Conflict("share your location first (PUT /api/users/location): the deck is people near you")
-            kept, offset = None, 0
+            kept, offset, saved = None, 0, True
             if page.after is not None:
                 kept, offset = await self._kept(me, page.after)
             if kept is None or (offset >= len(kept.ids) and kept.more):
-                kept, offset = await self._compute(connection, me), 0
+                (kept, saved), offset = await self._compute(connection, me), 0
             cards, offset = await self._fill(connection, me, kept.ids, offset, page.limit)
         await self._note_served(user_id, [card.id for card in cards])
-        more = offset < len(kept.ids) or kept.more
+        # A deck Valkey could not keep cannot be paged: it ends here rather than start again from the top.
+        more = saved and (offset < len(kept.ids) or kept.more)
         cursor = page.cursors.encode(page.scope, [kept.generation, offset]) if more else None
         return Deck(items=cards, next_cursor=cursor)
 
@@ -303,9 +311,9 @@ class DeckService:
         """The kept deck a cursor points into, if it is still the one for the seeker's current preferences."""
         try:
             raw = await self.valkey.get(_DECK.format(me.id))
-        except (ValkeyError, OSError):
-            log.warning("deck cache unreachable; working the deck out again")
-            return None, 0
+        except (ValkeyError, OSError) as exc:
+            # Without the kept deck and the people served, a new one would repeat earlier pages.
+            raise Unavailable("the deck cannot be paged right now; try again in a moment") from exc
         if raw is None:
             return None, 0
         kept = msgspec.json.decode(raw, type=Kept)
@@ -314,18 +322,39 @@ class DeckService:
             return None, 0
         return kept, offset
 
-    async def _compute(self, connection: asyncpg.Connection, me: Seeker) -> Kept:
-        try:
-            served = [uuid.UUID(raw) for raw in await self.valkey.zrange(_SERVED.format(me.id), 0, -1)]
-        except (ValkeyError, OSError):
-            served = []
-        ids, more = await compute(connection, me, served)
+    async def _compute(self, connection: asyncpg.Connection, me: Seeker) -> tuple[Kept, bool]:
+        """A new deck, and whether Valkey kept it for paging."""
+        served = await self._unswiped_served(connection, me.id)
+        if len(served) >= SERVED_KEPT:
+            # Everyone left out of a new deck is named to its query, so looking without swiping is bounded:
+            # past this many people the deck ends until an hour after the last page.
+            ids: list[uuid.UUID] = []
+            more = False
+        else:
+            ids, more = await compute(connection, me, served)
         kept = Kept(generation=uuid.uuid4().hex[:12], fingerprint=me.fingerprint(), ids=ids, more=more)
         try:
             await self.valkey.set(_DECK.format(me.id), msgspec.json.encode(kept), ex=self.settings.deck_minutes * 60)
         except (ValkeyError, OSError):
-            log.warning("deck cache unreachable; the next page works the deck out again")
-        return kept
+            log.warning("deck cache unreachable; this deck ends with its first page")
+            return kept, False
+        return kept, True
+
+    async def _unswiped_served(self, connection: asyncpg.Connection, user_id: uuid.UUID) -> list[uuid.UUID]:
+        """The people served to the person lately whom they have not swiped (the swiped are left out of decks
+        anyway), forgetting the swiped ones so the list stays short."""
+        key = _SERVED.format(user_id)
+        try:
+            served = [uuid.UUID(raw) for raw in await self.valkey.zrange(key, 0, -1)]
+            swiped = await connection.fetch(
+                "SELECT target FROM swipes WHERE swiper = $1 AND target = ANY($2::uuid[])", user_id, served
+            )
+            if swiped:
+                await self.valkey.zrem(key, *(str(row["target"]) for row in swiped))
+        except (ValkeyError, OSError):
+            return []
+        judged = {row["target"] for row in swiped}
+        return [person for person in served if person not in judged]
 
     async def _note_served(self, user_id: uuid.UUID, ids: list[uuid.UUID]) -> None:
         """Remember who the person was shown (so a new deck leaves them out) and count each one's exposure."""
@@ -350,7 +379,9 @@ class DeckService:
 
 
 async def record_exposures(valkey: Valkey, name: str) -> None:
-    """Add the exposures counted in Valkey to the discovery index. The counts are first moved aside under the
+    """Add the exposures counted in Valkey to the discovery index, and count again the likes of the people
+    shown (likes are counted here, from the swipes, rather than in each swipe's transaction, where updating
+    the liked person's row would lock it against their own swipe). The counts are first moved aside under the
     event's batch name, so a retried job adds the batch it started with (and a crash between the update and
     the delete adds it twice: exposures steer ranking, they are not money)."""
     batch = f"{_SHOWN}:{name}"
@@ -363,7 +394,8 @@ async def record_exposures(valkey: Valkey, name: str) -> None:
     if counts:
         async with database.connection(database.engine()) as connection:
             await connection.execute(
-                "UPDATE matching_candidates c SET shown = c.shown + v.n"
+                "UPDATE matching_candidates c SET shown = c.shown + v.n,"
+                " liked = (SELECT count(*) FROM swipes s WHERE s.target = c.id AND s.action <> 'pass')"
                 " FROM unnest($1::uuid[], $2::int[]) AS v(id, n) WHERE c.id = v.id",
                 [uuid.UUID(key) for key in counts],
                 [int(value) for value in counts.values()],

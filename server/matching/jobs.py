@@ -22,7 +22,8 @@ from server.profiles.service import ProfileService
 
 
 async def refresh_candidate(job: Job) -> None:
-    """Rebuild the person's row from its sources; running it twice, or late, gives the same row."""
+    """Rebuild the person's row from its sources (queued for everyone by an upgrade, or by an operator);
+    running it twice, or late, gives the same row."""
     await candidates.refresh(uuid.UUID(job.payload["userId"]))
 
 

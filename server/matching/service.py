@@ -93,7 +93,6 @@ class MatchService:
                     raise Conflict(f"you already swiped {before} on this person; a swipe cannot be changed")
                 made = await self._standing_match(connection, user_id, target_id)
             elif action in _LIKES:
-                await connection.execute("UPDATE matching_candidates SET liked = liked + 1 WHERE id = $1", target_id)
                 made = await self._match_if_mutual(connection, user_id, target_id)
             else:
                 made = None
@@ -102,21 +101,37 @@ class MatchService:
         return SwipeResult(matched=True, match=await self._view(user_id, made))
 
     async def _check_visible(self, connection: asyncpg.Connection, user_id: uuid.UUID, target_id: uuid.UUID) -> None:
-        """404 for oneself, anyone unknown or erased, and anyone not listed in the swiper's world (seeded
-        benchmark people and real people never meet)."""
+        """409 for a swiper who is not in discovery (no place shared, or staff); 404 for oneself, anyone unknown
+        or erased, and anyone not listed in the swiper's world (seeded benchmark people and real people never
+        meet)."""
+        synthetic = await connection.fetchval("SELECT synthetic FROM matching_candidates WHERE id = $1", user_id)
+        if synthetic is None:
+            raise Conflict("share your location first (PUT /api/users/location): swipes are for people in decks")
         found = await connection.fetchval(
-            "SELECT 1 FROM matching_candidates c WHERE c.id = $2 AND c.id <> $1 AND c.listed"
-            " AND c.synthetic = coalesce((SELECT synthetic FROM matching_candidates WHERE id = $1), false)",
-            user_id,
+            "SELECT 1 FROM matching_candidates WHERE id = $1 AND id <> $2 AND listed AND synthetic = $3",
             target_id,
+            user_id,
+            synthetic,
         )
         if found is None:
             raise NotFound("no such person to swipe")
 
     async def _check_limits(self, connection: asyncpg.Connection, user_id: uuid.UUID, action: Action) -> None:
-        longitude = await connection.fetchval("SELECT cell_lng FROM matching_candidates WHERE id = $1", user_id)
-        zone = zone_for(await time_zone_of(user_id), longitude)
-        start, end = day_of(zone, dt.datetime.now(dt.UTC))
+        """Within the person's current day. Its bounds are fixed by its first like, so changing time zone
+        takes effect the next day and cannot start a fresh day (and allowance) within the same one."""
+        now = dt.datetime.now(dt.UTC)
+        row = await connection.fetchrow(
+            "SELECT cell_lng, likes_day_start, likes_day_end FROM matching_candidates WHERE id = $1", user_id
+        )
+        start, end = row["likes_day_start"], row["likes_day_end"]
+        if end is None or now >= end:
+            start, end = day_of(zone_for(await time_zone_of(user_id), row["cell_lng"]), now)
+            await connection.execute(
+                "UPDATE matching_candidates SET likes_day_start = $2, likes_day_end = $3 WHERE id = $1",
+                user_id,
+                start,
+                end,
+            )
         likes, superlikes = await connection.fetchrow(
             "SELECT count(*), count(*) FILTER (WHERE action = 'superlike') FROM swipes"
             " WHERE swiper = $1 AND action <> 'pass' AND created_at >= $2",

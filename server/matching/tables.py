@@ -52,3 +52,6 @@ class Candidate(Table, tablename="matching_candidates"):
     #: how often the person has been on a served deck page, and liked; the fairness term reads these
     shown = Integer()
     liked = Integer()
+    #: the person's current day for the daily like limits, fixed by its first like (see service.py)
+    likes_day_start = Timestamptz(null=True, default=None)
+    likes_day_end = Timestamptz(null=True, default=None)

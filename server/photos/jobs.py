@@ -13,13 +13,14 @@ from functools import cache
 from valkey.asyncio import Valkey
 
 from server import settings as settings_module
+from server.matching import candidates
 from server.photos.media import VARIANTS, original_key, variant_key
-from server.photos.service import VISIBLE_CHANGED, forget_visible, object_keys
+from server.photos.service import forget_visible, object_keys
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import cache as cache_module
 from server.platform import database, images
-from server.platform.events import Job, publish
+from server.platform.events import Job
 from server.platform.storage import Storage
 
 log = logging.getLogger("harvest.photos.jobs")
@@ -56,7 +57,7 @@ async def process_photo(job: Job) -> None:
     async with database.engine().transaction():
         done = await _finish(photo_id, state, variants)
         if done:
-            await publish(VISIBLE_CHANGED, {"userId": str(row["user"])})
+            await candidates.refresh(row["user"])
     if not done:  # the photo was deleted while its variants were being made
         await storage.remove("media", [variant_key(photo_id, v) for v in VARIANTS])
         return

@@ -18,6 +18,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, Unavailable, UnsupportedMedia
+from server.matching import candidates
 from server.photos.media import VARIANTS, MediaSigner, Variant, original_key, variant_key
 from server.photos.schemas import PhotoUrls, PhotoView
 from server.photos.states import PhotoState
@@ -30,8 +31,6 @@ from server.settings import PhotosSection
 log = logging.getLogger("harvest.photos")
 PROCESS_JOB = "photos.process"
 PURGE_JOB = "photos.purge"
-#: the photos others may see of a person changed (one was approved or deleted): {userId}
-VISIBLE_CHANGED = "photos.visible_changed"
 _VISIBLE = "photos:visible:{}"
 _VISIBLE_TTL = 600
 
@@ -138,7 +137,7 @@ class PhotoService:
                 gone[0]["position"],
             )
             await publish(PURGE_JOB, {"photoIds": [str(photo_id)]})
-            await publish(VISIBLE_CHANGED, {"userId": str(user_id)})
+            await candidates.refresh(user_id)
         await forget_visible(self.valkey, user_id)
 
     async def reorder(self, user_id: uuid.UUID, order: list[uuid.UUID]) -> list[PhotoView]:

@@ -10,7 +10,7 @@ import zoneinfo
 from collections.abc import Collection
 from functools import cache
 from pathlib import Path
-from typing import Any, get_args
+from typing import Any
 
 import msgspec
 from piccolo.columns import Column
@@ -20,14 +20,14 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.auth import accounts
-from server.auth.schemas import Gender
 from server.errors import FieldError, Invalid, NotFound, RateLimited
+from server.matching import candidates
 from server.matching.pairs import matched_with
 from server.photos.schemas import PhotoView
 from server.photos.service import PhotoService, blurred_only, visible_cache_key
-from server.platform.events import publish
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
+from server.profiles.preferences import preferences_of
 from server.profiles.schemas import Orientation, Preferences, PreferencesUpdate, Profile, ProfileUpdate, PublicProfile
 from server.profiles.tables import Location
 from server.profiles.tables import Preferences as PreferencesRow
@@ -37,9 +37,6 @@ from server.settings import LocationSection
 log = logging.getLogger("harvest.profiles")
 _CARD = "profile:card:{}"
 _CARD_TTL = 600
-#: what the discovery index reads of a person changed (profile, preferences or place): {userId}
-PROFILE_CHANGED = "profiles.changed"
-ALL_GENDERS = list(get_args(Gender))
 
 
 class Card(msgspec.Struct, kw_only=True):
@@ -88,25 +85,6 @@ def interests_after(after: list[Any] | None, count: int) -> list[str]:
     dropped by a new release still marks a place)."""
     every = interests()
     return list(every[bisect.bisect_right(every, after[0]) if after else 0 :][:count])
-
-
-def default_preferences(age: int | None) -> Preferences:
-    """What a new account starts with: ten years either side of its own age, 50 km, everyone."""
-    # Clamped into the range preferences allow (18-100), so an account older than 110 still gets valid ones.
-    low, high = (min(max(18, age - 10), 100), min(100, age + 10)) if age else (18, 100)
-    return Preferences(
-        min_age=low, max_age=high, max_distance_km=50, preferred_genders=list(ALL_GENDERS), relationship_goals=[]
-    )
-
-
-async def preferences_of(user_id: uuid.UUID) -> Preferences:
-    """The person's preferences, or the defaults their age gives until they edit them."""
-    columns = [getattr(PreferencesRow, name) for name in Preferences.__struct_fields__]
-    row = await PreferencesRow.select(*columns).where(PreferencesRow.user == user_id).first()
-    if row is not None:
-        return Preferences(**row)
-    identity = await accounts.identity(user_id)
-    return default_preferences(_age(identity.date_of_birth) if identity else None)
 
 
 @cache
@@ -179,7 +157,7 @@ class ProfileService:
             )
             if fields:
                 await _upsert(ProfileRow, user_id, {getattr(ProfileRow, name): value for name, value in fields.items()})
-            await publish(PROFILE_CHANGED, {"userId": str(user_id)})
+            await candidates.refresh(user_id)
         await self._forget(user_id)
         return await self.own(user_id)
 
@@ -200,7 +178,7 @@ class ProfileService:
             await _upsert(
                 PreferencesRow, user_id, {getattr(PreferencesRow, name): value for name, value in values.items()}
             )
-            await publish(PROFILE_CHANGED, {"userId": str(user_id)})
+            await candidates.refresh(user_id)
         return merged
 
     async def move(self, user_id: uuid.UUID, lat: float, lng: float) -> None:
@@ -225,7 +203,7 @@ class ProfileService:
             await _upsert(
                 Location, user_id, {Location.cell_lat: cell.lat, Location.cell_lng: cell.lng, Location.moved_at: _now()}
             )
-            await publish(PROFILE_CHANGED, {"userId": str(user_id)})
+            await candidates.refresh(user_id)
         await self._forget(user_id)
 
     async def public(self, viewer_id: uuid.UUID, user_id: uuid.UUID) -> PublicProfile:

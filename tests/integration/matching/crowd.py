@@ -15,7 +15,7 @@ from litestar import Litestar
 from server.auth.accounts import age_on
 from server.matching import candidates
 from server.profiles import geo
-from server.profiles.service import default_preferences
+from server.profiles.preferences import default_preferences
 from tests.factories import bearer, people_in_postgres, run_jobs, with_approved_photo
 from tests.integration.profiles.test_location import moved
 

@@ -129,7 +129,9 @@ async def _some_swipes(
         for target in rng.sample(liked_ones, min(2, len(liked_ones))):
             swipes[seeker.id, target.id] = rng.choice(["like", "pass"])
         if seeker in listed:
-            for fan in rng.sample([m for m in members if m.id != seeker.id], 4):
+            # Only people in discovery (a place shared) can swipe.
+            placed = [m for m in members if m.id != seeker.id and m.place is not None]
+            for fan in rng.sample(placed, 4):
                 swipes[fan.id, seeker.id] = rng.choice(["like", "pass", "pass"])
     by_id = {m.id: m for m in members}
     for (swiper_id, target_id), action in swipes.items():

@@ -32,7 +32,7 @@ async def _set_last_active(db, user_id: uuid.UUID, when: dt.datetime) -> None:
     )
 
 
-async def _last_active(db, user_id: uuid.UUID) -> dt.datetime:
+async def _last_active(db, user_id: uuid.UUID) -> dt.datetime | None:
     return await db.pool.fetchval("SELECT last_active_at FROM matching_candidates WHERE id = $1", user_id)
 
 
@@ -47,13 +47,14 @@ async def test_a_request_moves_last_activity_and_another_within_the_interval_wri
     assert await _last_active(db, user_id) == LONG_AGO
 
 
-async def test_staff_requests_note_no_activity(client, db):
+async def test_a_member_made_moderator_leaves_discovery_and_notes_no_activity(client, db):
     user_id, body = await _discoverable(client, db)
     assert manage("set-role", body["user"]["email"], "moderator").returncode == 0
+    assert await _last_active(db, user_id) is None  # staff are in no deck
     login = await client.post("/api/auth/login", json={"email": body["user"]["email"], "password": PASSWORD})
     assert login.status_code == 200, login.text
     assert (await client.get("/api/admin/stats", headers=bearer(login.json()["accessToken"]))).status_code == 200
-    assert await _last_active(db, user_id) == LONG_AGO
+    assert await _last_active(db, user_id) is None
 
 
 async def test_a_write_that_cannot_finish_in_time_is_logged_and_the_request_answers(client, db, caplog):
