@@ -413,4 +413,11 @@ def discovery(
         appliance.out.table(
             "EXPLAIN (ANALYZE, BUFFERS) of one deck query", ["Plan"], [[line] for line in decks["explain"].splitlines()]
         )
+    for name, figures in (("deck", potential), ("swipe", swipe)):
+        if figures["rps"] == 0:
+            appliance.out.say(f"no {name} request was answered: the API may be stuck; see `harvestctl logs api`")
+        elif figures["non_2xx"]:
+            appliance.out.say(
+                f"some {name} requests were refused (see non-2xx): raise --viewers if it is the per-minute limit"
+            )
     appliance.out.say("seeded people stay for the next run; `harvestctl bench discovery --purge` removes them")
