@@ -65,13 +65,15 @@ def _ensure_ready(appliance: Appliance, client: httpx.Client) -> None:
         raise CliError("the appliance is not ready", "run `harvestctl status` and `harvestctl doctor`", Exit.NOT_READY)
 
 
-def _wrk(url: str, seconds: int, connections: int, script: Path | None = None) -> dict[str, float]:
+def _wrk(
+    url: str, seconds: int, connections: int, script: Path | None = None, threads: int = THREADS
+) -> dict[str, float]:
     wrk = shutil.which("wrk")
     if wrk is None:
         raise CliError("wrk is not installed", "run `harvestctl up`, which installs it", Exit.FAILED)
     argv = [
         wrk,
-        f"-t{THREADS}",
+        f"-t{threads}",
         f"-c{connections}",
         f"-d{seconds}s",
         "--latency",
@@ -305,6 +307,34 @@ end
 """
 
 
+#: a person browsing: the first page of a fresh deck, then up to PAGES_PER_DECK - 1 more by its cursors. One
+#: connection per wrk thread, so the thread's state is its connection's (wrk answers each request before the next).
+_PAGING_LUA = """
+local tokens = {%s}
+local pages, threads = %d, %d
+local started = 0
+function setup(thread)
+  thread:set("first", started)
+  started = started + 1
+end
+local n, cursor, page
+request = function()
+  if not cursor or page >= pages then
+    n = n and n + threads or first
+    cursor, page = nil, 0
+  end
+  page = page + 1
+  local path = "/api/matches/potential" .. (cursor and ("?cursor=" .. cursor) or "")
+  return wrk.format("GET", path, {["Authorization"] = "Bearer " .. tokens[(n %% #tokens) + 1]})
+end
+response = function(status, headers, body)
+  cursor = body:match('"nextCursor":"([^"]+)"')
+end
+"""
+#: pages a person looks through per deck in the paging run (the deck keeps 100, five pages of 20)
+PAGES_PER_DECK = 5
+
+
 def _quoted(values: list[str]) -> str:
     return ", ".join(f'"{value}"' for value in values)
 
@@ -329,7 +359,12 @@ def _discovery_rows(value: dict[str, Any]) -> list[list[str]]:
             ["naive query, one backend", f"{naive['decksPerSecond']:.0f} decks/s"],
             ["its GiST index", f"{naive['indexBytes'] / 2**20:,.0f} MB, built in {naive['indexSeconds']:.0f} s"],
         ]
-    for name, key in (("/health", "health"), ("GET /api/matches/potential", "potential"), ("POST swipes", "swipe")):
+    for name, key in (
+        ("/health", "health"),
+        ("GET /api/matches/potential, fresh decks", "potential"),
+        (f"GET /api/matches/potential, {PAGES_PER_DECK} pages a deck", "paging"),
+        ("POST swipes", "swipe"),
+    ):
         figures = value[key]
         ratio = "" if key == "health" else f", {figures['rps'] / health['rps']:.3f} × /health"
         rows.append(
@@ -394,6 +429,10 @@ def discovery(
         health = _wrk(url + "/health", seconds, connections)
         step(f"measuring decks for {seconds}s")
         potential = _wrk(url + "/api/matches/potential", seconds, connections, deck_script)
+        paging_script = Path(folder) / "paging.lua"
+        paging_script.write_text(_PAGING_LUA % (tokens, PAGES_PER_DECK, connections))
+        step(f"measuring decks paged through for {seconds}s")
+        paging = _wrk(url + "/api/matches/potential", seconds, connections, paging_script, threads=connections)
         step(f"measuring swipes for {seconds}s")
         swipe = _wrk(url + "/api/matches/swipe", seconds, connections, swipe_script)
     value = {
@@ -402,8 +441,13 @@ def discovery(
         "decks": decks,
         "health": health,
         "potential": potential,
+        "paging": paging,
         "swipe": swipe,
-        "ratios": {"potential": potential["rps"] / health["rps"], "swipe": swipe["rps"] / health["rps"]},
+        "ratios": {
+            "potential": potential["rps"] / health["rps"],
+            "paging": paging["rps"] / health["rps"],
+            "swipe": swipe["rps"] / health["rps"],
+        },
         "connections": connections,
     }
     appliance.out.table(
@@ -413,7 +457,7 @@ def discovery(
         appliance.out.table(
             "EXPLAIN (ANALYZE, BUFFERS) of one deck query", ["Plan"], [[line] for line in decks["explain"].splitlines()]
         )
-    for name, figures in (("deck", potential), ("swipe", swipe)):
+    for name, figures in (("deck", potential), ("paging", paging), ("swipe", swipe)):
         if figures["rps"] == 0:
             appliance.out.say(f"no {name} request was answered: the API may be stuck; see `harvestctl logs api`")
         elif figures["non_2xx"]:

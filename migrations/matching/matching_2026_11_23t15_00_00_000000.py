@@ -61,14 +61,14 @@ CREATE TABLE matching_candidates (
     likes_day_end timestamptz
 );
 -- The deck's probes: one (square, gender) at a time, most recently active first, filtered on the
--- included columns without visiting the table.
+-- included columns without visiting the table (index-only scans).
 CREATE INDEX matching_candidates_by_region ON matching_candidates
     (synthetic, region, gender, last_active_at DESC)
-    INCLUDE (born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
+    INCLUDE (id, born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
     WHERE listed;
 CREATE INDEX matching_candidates_by_area ON matching_candidates
     (synthetic, area, gender, last_active_at DESC)
-    INCLUDE (born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
+    INCLUDE (id, born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
     WHERE listed;
 -- People who shared a place before this release get their row from the worker (candidates.REFRESH).
 INSERT INTO job_outbox (kind, payload, created_at)

@@ -278,23 +278,24 @@ class DeckService:
                 kept, offset = await self._kept(me, page.after)
             if kept is None or (offset >= len(kept.ids) and kept.more):
                 (kept, saved), offset = await self._compute(connection, me), 0
-            cards, offset = await self._fill(connection, me, kept.ids, offset, page.limit)
+        # The connection goes back first: the cards take their own, and holding one while waiting for another
+        # would let a busy process's requests hold the whole pool and wait for ever.
+        cards, offset = await self._fill(me, kept.ids, offset, page.limit)
         await self._note_served(user_id, [card.id for card in cards])
         # A deck Valkey could not keep cannot be paged: it ends here rather than start again from the top.
         more = saved and (offset < len(kept.ids) or kept.more)
         cursor = page.cursors.encode(page.scope, [kept.generation, offset]) if more else None
         return Deck(items=cards, next_cursor=cursor)
 
-    async def _fill(
-        self, connection: asyncpg.Connection, me: Seeker, ids: list[uuid.UUID], offset: int, limit: int
-    ) -> tuple[list[DeckCard], int]:
+    async def _fill(self, me: Seeker, ids: list[uuid.UUID], offset: int, limit: int) -> tuple[list[DeckCard], int]:
         """Up to ``limit`` cards from ``ids[offset:]``, skipping whoever no longer fits; and where the next
         page starts."""
         cards: list[DeckCard] = []
         while len(cards) < limit and offset < len(ids):
             chunk = ids[offset : offset + limit - len(cards)]
             offset += len(chunk)
-            fitting = await still_fitting(connection, me, chunk)
+            async with database.connection(self.db) as connection:
+                fitting = await still_fitting(connection, me, chunk)
             # Nobody in a deck is matched with the seeker (a match needs the seeker's own swipe).
             shown = await self.profiles.public_cards(me.id, [i for i in chunk if i in fitting], revealed=())
             mine = set(me.interests)

@@ -3,7 +3,7 @@
 from piccolo.apps.migrations.auto.migration_manager import MigrationManager
 from piccolo.table import Table
 
-ID = "2026-11-24T09:00:00:000000"
+ID = "2026-11-23T15:30:00:000000"
 VERSION = "1.38.0"
 DESCRIPTION = "a profile may name the person's time zone"
 
