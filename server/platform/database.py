@@ -25,9 +25,15 @@ def engine() -> PostgresEngine:
     return found
 
 
+async def _keep_session(_: asyncpg.Connection) -> None:
+    """Nothing to undo when a connection goes back to the pool: Harvest keeps no session state (no SET, LISTEN,
+    cursors or session advisory locks; its locks are transaction-scoped), and asyncpg still rolls back a
+    transaction left open. The default reset is one more round trip after every query Piccolo runs."""
+
+
 async def open_pool(engine: PostgresEngine, *, max_size: int = 10) -> None:
     """Start the pool and prove it with one query, so a missing database fails start-up."""
-    await engine.start_connection_pool(min_size=1, max_size=max_size, command_timeout=30)
+    await engine.start_connection_pool(min_size=1, max_size=max_size, command_timeout=30, reset=_keep_session)
     await ping(engine)
 
 
