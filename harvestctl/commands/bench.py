@@ -351,6 +351,10 @@ def _discovery_rows(value: dict[str, Any]) -> list[list[str]]:
         *([f"size of {name}", f"{size / 2**20:,.0f} MB"] for name, size in value["decks"]["sizes"].items()),
         [f"deck query p50 / p95 / p99, {deck['callers']} people", f"{_ms(deck)} ms (max {deck['maxMs']:.1f})"],
         ["deck query, one backend", f"{deck['decksPerSecond']:.0f} decks/s; deck size p50 {deck['deckSizeP50']}"],
+        [
+            f"deck query, {value['decks']['deckAtOnce']['atOnce']} at once",
+            f"{value['decks']['deckAtOnce']['decksPerSecond']:.0f} decks/s",
+        ],
     ]
     if "naive" in value["decks"]:
         naive = value["decks"]["naive"]

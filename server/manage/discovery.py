@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 from server.settings import Settings
@@ -39,6 +40,9 @@ async def decks(settings: Settings, count: int, explain: bool, compare_geo: bool
             "sizes": await bench.sizes(connection),
             "deck": await bench.time_decks(connection, people),
         }
+    # As many decks in flight as the machine has cores, twice over: what Postgres sustains on all of them.
+    result["deckAtOnce"] = await bench.decks_at_once(database.engine(), people, 2 * (os.cpu_count() or 1))
+    async with database.connection(database.engine()) as connection:
         if explain:
             result["explain"] = await bench.explain(connection, people[0])
         if compare_geo:

@@ -14,10 +14,12 @@ from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
+from piccolo.engine.postgres import PostgresEngine
 
 from server.auth.roles import Role
 from server.auth.service import AuthService
 from server.matching import deck, seed
+from server.platform import database
 
 #: how ``bench discovery`` names the logins it opens, so the next run ends them first
 DEVICE = "harvestctl bench discovery"
@@ -99,6 +101,23 @@ async def time_decks(connection: asyncpg.Connection, people: list[uuid.UUID]) ->
         "deckSizeMin": ordered[0],
         "emptyDecks": sum(1 for size in found if size == 0),
     }
+
+
+async def decks_at_once(engine: PostgresEngine, people: list[uuid.UUID], at_once: int) -> dict[str, Any]:
+    """``deck.compute`` for every person, ``at_once`` decks in flight on as many connections: the deck
+    throughput of the whole machine at the query, whatever its cores."""
+    shares = [people[index::at_once] for index in range(at_once)]
+
+    async def run(share: list[uuid.UUID]) -> None:
+        async with database.connection(engine) as connection:
+            for person in share:
+                me = await deck.seeker(connection, person)
+                assert me is not None
+                await deck.compute(connection, me, [])
+
+    started = time.perf_counter()
+    await asyncio.gather(*(run(share) for share in shares))
+    return {"decksPerSecond": len(people) / (time.perf_counter() - started), "atOnce": at_once}
 
 
 async def explain(connection: asyncpg.Connection, person: uuid.UUID) -> str:
