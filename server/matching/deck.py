@@ -273,13 +273,18 @@ class DeckService:
             me = await seeker(connection, user_id)
             if me is None:
                 raise Conflict("share your location first (PUT /api/users/location): the deck is people near you")
-            kept, offset, saved = None, 0, True
+            found, offset, saved = None, 0, True
             if page.after is not None:
-                kept, offset = await self._kept(me, page.after)
-            if kept is None or (offset >= len(kept.ids) and kept.more):
-                (kept, saved), offset = await self._compute(connection, me), 0
+                found, offset = await self._kept(me, page.after)
+            fresh = found is None or (offset >= len(found.ids) and found.more)
+            if found is None or fresh:
+                (found, saved), offset = await self._compute(connection, me), 0
+            kept = found
         # The connection goes back first: the cards take their own, and holding one while waiting for another
         # would let a busy process's requests hold the whole pool and wait for ever.
+        if fresh:
+            # Every card of a new deck in a few queries now, rather than the same queries again for every page.
+            await self.profiles.warm(kept.ids)
         cards, offset = await self._fill(me, kept.ids, offset, page.limit)
         await self._note_served(user_id, [card.id for card in cards])
         # A deck Valkey could not keep cannot be paged: it ends here rather than start again from the top.

@@ -188,6 +188,26 @@ class PhotoService:
         """``visible`` for many people at once, given what the cache held for each (None: nothing), so a page
         of 50 profiles costs one query for all the lists the cache lacked. Every link is included: a viewer
         who may see only blurred photos gets ``blurred_only`` of these (ProfileService.public_cards decides)."""
+        rows_of = await self.visible_rows(cached)
+        return {
+            user_id: [
+                PhotoView(
+                    id=uuid.UUID(row["id"]),
+                    state=PhotoState.APPROVED,
+                    urls=PhotoUrls(**self.signer.urls(uuid.UUID(row["id"]))),
+                    blurhash=row["blurhash"],
+                    position=position,
+                    width=row["width"],
+                    height=row["height"],
+                )
+                for position, row in enumerate(rows_of[user_id])
+            ]
+            for user_id in cached
+        }
+
+    async def visible_rows(self, cached: dict[uuid.UUID, str | None]) -> dict[uuid.UUID, list[dict[str, Any]]]:
+        """The approved photos' rows of many people, from what the cache held for each; the ones it lacked are
+        read in one query and cached (which is also how a caller warms the cache ahead of a page)."""
         rows_of = {user_id: json.loads(raw) for user_id, raw in cached.items() if raw is not None}
         missing = [user_id for user_id in cached if user_id not in rows_of]
         if missing:
@@ -206,21 +226,7 @@ class PhotoService:
                     await pipe.execute()
             except (ValkeyError, OSError):
                 log.warning("photo cache unreachable; serving from Postgres")
-        return {
-            user_id: [
-                PhotoView(
-                    id=uuid.UUID(row["id"]),
-                    state=PhotoState.APPROVED,
-                    urls=PhotoUrls(**self.signer.urls(uuid.UUID(row["id"]))),
-                    blurhash=row["blurhash"],
-                    position=position,
-                    width=row["width"],
-                    height=row["height"],
-                )
-                for position, row in enumerate(rows_of[user_id])
-            ]
-            for user_id in cached
-        }
+        return rows_of
 
     def _view(self, row: dict[str, Any]) -> PhotoView:
         ready = row["processed_at"] is not None and row["state"] != PhotoState.REJECTED

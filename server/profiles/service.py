@@ -246,6 +246,12 @@ class ProfileService:
             for user_id, (card, _) in shown.items()
         ]
 
+    async def warm(self, user_ids: list[uuid.UUID]) -> None:
+        """Load the cards and photo lists of people about to be shown (a deck's next pages) into the cache, in
+        the few queries one batch costs, so each page is then served from the cache alone."""
+        _, photo_entries = await self._cards(user_ids, also=[visible_cache_key(u) for u in user_ids])
+        await self.photos.visible_rows(dict(zip(user_ids, photo_entries, strict=True)))
+
     @staticmethod
     async def _blurred_until_matched(
         viewer_id: uuid.UUID, photos: dict[uuid.UUID, list[PhotoView]], revealed: Collection[uuid.UUID] | None
