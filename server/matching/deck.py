@@ -68,6 +68,8 @@ SERVED_SECONDS = 3600
 #: exposures are counted in Valkey and added to Postgres by a job at most this often
 EXPOSURE_FLUSH_SECONDS = 30
 EXPOSURES_DUE = "matching.exposures_due"
+#: rows one exposures update touches (each is its own short transaction)
+EXPOSURES_PER_UPDATE = 1000
 _DECK = "matching:deck:{}"
 _SERVED = "matching:served:{}"
 _SHOWN = "matching:shown"
@@ -388,8 +390,8 @@ async def record_exposures(valkey: Valkey, name: str) -> None:
     """Add the exposures counted in Valkey to the discovery index, and count again the likes of the people
     shown (likes are counted here, from the swipes, rather than in each swipe's transaction, where updating
     the liked person's row would lock it against their own swipe). The counts are first moved aside under the
-    event's batch name, so a retried job adds the batch it started with (and a crash between the update and
-    the delete adds it twice: exposures steer ranking, they are not money)."""
+    event's batch name, so a retried job adds the batch it started with (and a crash after some of its updates
+    adds those twice: exposures steer ranking, they are not money)."""
     batch = f"{_SHOWN}:{name}"
     if not await valkey.exists(batch):
         try:
@@ -397,13 +399,17 @@ async def record_exposures(valkey: Valkey, name: str) -> None:
         except ValkeyError:
             return  # nothing was counted since the last batch
     counts: dict[str, str] = await valkey.hgetall(batch)  # type: ignore[misc]
-    if counts:
-        async with database.connection(database.engine()) as connection:
+    # In short transactions, in id order: a busy minute exposes a good share of a city, and one long update
+    # would hold all those rows against their owners' own writes (activity, the day's likes) until it ended.
+    ordered = sorted((uuid.UUID(key), int(value)) for key, value in counts.items())
+    async with database.connection(database.engine()) as connection:
+        for start in range(0, len(ordered), EXPOSURES_PER_UPDATE):
+            chunk = ordered[start : start + EXPOSURES_PER_UPDATE]
             await connection.execute(
                 "UPDATE matching_candidates c SET shown = c.shown + v.n,"
                 " liked = (SELECT count(*) FROM swipes s WHERE s.target = c.id AND s.action <> 'pass')"
                 " FROM unnest($1::uuid[], $2::int[]) AS v(id, n) WHERE c.id = v.id",
-                [uuid.UUID(key) for key in counts],
-                [int(value) for value in counts.values()],
+                [person for person, _ in chunk],
+                [count for _, count in chunk],
             )
     await valkey.delete(batch)
