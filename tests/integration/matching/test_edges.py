@@ -1,5 +1,6 @@
-"""Review of discovery and matching: each test states a behaviour the contract (api.md, issue 9) asks for
-that the service does not give yet."""
+"""Edges of discovery found by attacking it: a kept deck against changes since, promoted staff, the day's
+likes across a time-zone switch, paging with Valkey away or past the served cap, the end of a deck, and
+preferences applied to the very next deck."""
 
 from __future__ import annotations
 
