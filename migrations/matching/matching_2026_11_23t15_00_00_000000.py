@@ -55,8 +55,6 @@ CREATE TABLE matching_candidates (
     synthetic boolean NOT NULL DEFAULT false,
     joined_at timestamptz NOT NULL,
     last_active_at timestamptz NOT NULL,
-    shown integer NOT NULL DEFAULT 0,
-    liked integer NOT NULL DEFAULT 0,
     likes_day_start timestamptz,
     likes_day_end timestamptz
 );
@@ -70,12 +68,20 @@ CREATE INDEX matching_candidates_by_area ON matching_candidates
     (synthetic, area, gender, last_active_at DESC)
     INCLUDE (id, born, wants_genders, min_age, max_age, max_km, goal, wants_goals, cell_lat, cell_lng)
     WHERE listed;
+-- How often each person was shown and liked: its own table, so counting exposures never rewrites (and
+-- takes out of the visibility map) the pages the deck's index-only probes read.
+CREATE TABLE matching_exposure (
+    id uuid PRIMARY KEY REFERENCES matching_candidates (id) ON DELETE CASCADE,
+    shown integer NOT NULL DEFAULT 0,
+    liked integer NOT NULL DEFAULT 0
+);
 -- People who shared a place before this release get their row from the worker (candidates.REFRESH).
 INSERT INTO job_outbox (kind, payload, created_at)
     SELECT 'matching.refresh', jsonb_build_object('userId', "user"), now() FROM locations
 """
 
 BACKWARDS = """
+DROP TABLE matching_exposure;
 DROP TABLE matching_candidates;
 DROP TABLE matches;
 DROP TABLE swipes;

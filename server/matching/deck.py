@@ -96,8 +96,8 @@ _SCORE = f"""
     + 0.5 * (c.goal <> 0 AND c.goal = $goal)::int
     + 1.0 * exp(-extract(epoch FROM now() - c.last_active_at) / (72 * 3600))
     + 0.5 * greatest(0, 1 - {_DISTANCE} / $km)
-    + 1.5 * (c.liked + 1.0) / (c.shown + 5.0)
-    - 0.25 * ln(1 + c.shown / 1000.0)
+    + 1.5 * (coalesce(e.liked, 0) + 1.0) / (coalesce(e.shown, 0) + 5.0)
+    - 0.25 * ln(1 + coalesce(e.shown, 0) / 1000.0)
     + 2.0 * (theirs.action IS NOT DISTINCT FROM 'superlike')::int"""
 
 _COMPUTE = f"""
@@ -116,6 +116,7 @@ WITH pool AS (
 SELECT c.id, count(*) OVER () AS ranked, (SELECT count(*) FROM pool) AS pooled,
     (SELECT max(n) FROM (SELECT count(*) AS n FROM pool GROUP BY square, gender) AS probes) AS fullest
 FROM pool JOIN matching_candidates c ON c.id = pool.id
+LEFT JOIN matching_exposure e ON e.id = c.id
 LEFT JOIN swipes theirs ON theirs.swiper = c.id AND theirs.target = $me
 WHERE theirs.action IS DISTINCT FROM 'pass'
 ORDER BY {_SCORE} DESC, c.id
@@ -387,7 +388,7 @@ class DeckService:
 
 
 async def record_exposures(valkey: Valkey, name: str) -> None:
-    """Add the exposures counted in Valkey to the discovery index, and count again the likes of the people
+    """Add the exposures counted in Valkey to matching_exposure, and count again the likes of the people
     shown (likes are counted here, from the swipes, rather than in each swipe's transaction, where updating
     the liked person's row would lock it against their own swipe). The counts are first moved aside under the
     event's batch name, so a retried job adds the batch it started with (and a crash after some of its updates
@@ -406,9 +407,11 @@ async def record_exposures(valkey: Valkey, name: str) -> None:
         for start in range(0, len(ordered), EXPOSURES_PER_UPDATE):
             chunk = ordered[start : start + EXPOSURES_PER_UPDATE]
             await connection.execute(
-                "UPDATE matching_candidates c SET shown = c.shown + v.n,"
-                " liked = (SELECT count(*) FROM swipes s WHERE s.target = c.id AND s.action <> 'pass')"
-                " FROM unnest($1::uuid[], $2::int[]) AS v(id, n) WHERE c.id = v.id",
+                "INSERT INTO matching_exposure (id, shown, liked)"
+                " SELECT v.id, v.n, (SELECT count(*) FROM swipes s WHERE s.target = v.id AND s.action <> 'pass')"
+                " FROM unnest($1::uuid[], $2::int[]) AS v(id, n) JOIN matching_candidates c ON c.id = v.id"
+                " ON CONFLICT (id) DO UPDATE SET shown = matching_exposure.shown + EXCLUDED.shown,"
+                " liked = EXCLUDED.liked",
                 [person for person, _ in chunk],
                 [count for _, count in chunk],
             )

@@ -21,7 +21,9 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
             user_id,
         )
         activity = await connection.fetchrow(
-            "SELECT last_active_at, shown, liked FROM matching_candidates WHERE id = $1", user_id
+            "SELECT c.last_active_at, coalesce(e.shown, 0) AS shown, coalesce(e.liked, 0) AS liked"
+            " FROM matching_candidates c LEFT JOIN matching_exposure e ON e.id = c.id WHERE c.id = $1",
+            user_id,
         )
     return {
         "swipes": [dict(row) for row in swipes],
@@ -36,12 +38,13 @@ async def erase(user_id: uuid.UUID) -> None:
     async with database.connection(database.engine()) as connection:
         await connection.execute("DELETE FROM swipes WHERE swiper = $1 OR target = $1", user_id)
         await connection.execute("DELETE FROM matches WHERE user_a = $1 OR user_b = $1", user_id)
+        await connection.execute("DELETE FROM matching_exposure WHERE id = $1", user_id)
         await connection.execute("DELETE FROM matching_candidates WHERE id = $1", user_id)
 
 
 PRIVACY = DomainData(
     name="matching",
-    tables=("swipes", "matches", "matching_candidates"),
+    tables=("swipes", "matches", "matching_candidates", "matching_exposure"),
     export=export,
     erase=erase,
     cache_keys=deck_cache_keys,

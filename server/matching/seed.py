@@ -133,8 +133,9 @@ PHOTO_COLUMNS = (
 )  # fmt: skip
 CANDIDATE_COLUMNS = (
     "id", "region", "area", "cell_lat", "cell_lng", "gender", "born", "wants_genders", "min_age", "max_age", "max_km",
-    "goal", "wants_goals", "interests", "listed", "synthetic", "joined_at", "last_active_at", "shown", "liked",
+    "goal", "wants_goals", "interests", "listed", "synthetic", "joined_at", "last_active_at",
 )  # fmt: skip
+EXPOSURE_COLUMNS = ("id", "shown", "liked")
 
 
 @dataclass
@@ -147,6 +148,7 @@ class Batch:
     locations: list[tuple[Any, ...]] = field(default_factory=list)
     photos: list[tuple[Any, ...]] = field(default_factory=list)
     candidates: list[tuple[Any, ...]] = field(default_factory=list)
+    exposures: list[tuple[Any, ...]] = field(default_factory=list)
 
     def tables(self) -> tuple[tuple[str, tuple[str, ...], list[tuple[Any, ...]]], ...]:
         """(table, columns, rows), in an order the foreign keys accept."""
@@ -157,6 +159,7 @@ class Batch:
             ("locations", LOCATION_COLUMNS, self.locations),
             ("photos", PHOTO_COLUMNS, self.photos),
             ("matching_candidates", CANDIDATE_COLUMNS, self.candidates),
+            ("matching_exposure", EXPOSURE_COLUMNS, self.exposures),
         )
 
 
@@ -293,15 +296,14 @@ class Population:
                     True,
                     joined,
                     active,
-                    shown,
-                    liked,
                 )
             )
+            batch.exposures.append((user_id, shown, liked))
         return batch
 
 
 #: what seeding writes to, and what a purge deletes from (the account's cascade reaches the rest)
-_SEEDED_TABLES = ("users", "profiles", "preferences", "locations", "photos", "matching_candidates")
+_SEEDED_TABLES = ("users", "profiles", "preferences", "locations", "photos", "matching_candidates", "matching_exposure")
 _PURGED_TABLES = (*_SEEDED_TABLES, "swipes", "matches", "auth_sessions", "refresh_tokens")
 
 

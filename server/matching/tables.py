@@ -49,9 +49,16 @@ class Candidate(Table, tablename="matching_candidates"):
     joined_at = Timestamptz()
     #: written at most every few minutes per person (see activity.py)
     last_active_at = Timestamptz()
-    #: how often the person has been on a served deck page, and liked; the fairness term reads these
-    shown = Integer()
-    liked = Integer()
     #: the person's current day for the daily like limits, fixed by its first like (see service.py)
     likes_day_start = Timestamptz(null=True, default=None)
     likes_day_end = Timestamptz(null=True, default=None)
+
+
+class Exposure(Table, tablename="matching_exposure"):
+    """How often a person has been on a served deck page, and liked: what the fairness term reads. Kept apart
+    from the candidates, whose pages the deck reads index-only, because it is rewritten all day."""
+
+    #: the person's account id (a row of matching_candidates)
+    id = UUID(primary_key=True)
+    shown = Integer()
+    liked = Integer()

@@ -148,7 +148,10 @@ async def test_each_served_card_counts_one_exposure_for_the_fairness_term(
     first = await deck_page(client, me, limit=2)
     second = await deck_page(client, you, limit=4)
     await run_jobs(valkey, app.state.db)
-    rows = await app.state.db.pool.fetch("SELECT id::text, shown FROM matching_candidates")
+    rows = await app.state.db.pool.fetch(
+        "SELECT c.id::text, coalesce(e.shown, 0) AS shown FROM matching_candidates c"
+        " LEFT JOIN matching_exposure e ON e.id = c.id"
+    )
     shown = {row["id"]: row["shown"] for row in rows}
     expected = {ids(person): 0 for person in (me, you, *others)}
     for card in [*first.json()["items"], *second.json()["items"]]:
@@ -168,7 +171,7 @@ async def test_the_ranking_puts_a_superlike_then_shared_interests_then_the_much_
     assert (await swipe(client, superliker, me, "superlike")).status_code == 200
     # Shown ten thousand times and liked ten: the fairness term sinks them below an equal newcomer.
     await app.state.db.pool.execute(
-        "UPDATE matching_candidates SET shown = 10000, liked = 10 WHERE id = $1::uuid", ids(overexposed)
+        "INSERT INTO matching_exposure (id, shown, liked) VALUES ($1::uuid, 10000, 10)", ids(overexposed)
     )
     await app.state.db.pool.execute("UPDATE matching_candidates SET last_active_at = now()")
     await run_jobs(valkey, app.state.db)
