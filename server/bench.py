@@ -12,7 +12,7 @@ import math
 import os
 import time
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
@@ -136,8 +136,9 @@ async def make_bench_variants(job: Job) -> None:
     await images.run(images.make_variants, photo, max_pixels)
 
 
-def _percentile(sorted_values: list[float], fraction: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, math.ceil(fraction * len(sorted_values)) - 1)]
+def percentile(sorted_values: Sequence[float], fraction: float) -> float:
+    """The nearest-rank percentile of values already sorted."""
+    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
 
 
 async def _time_pings(valkey: Valkey, count: int, interval: float, timeout: float) -> dict[str, float]:
@@ -157,7 +158,7 @@ async def _time_pings(valkey: Valkey, count: int, interval: float, timeout: floa
         await asyncio.sleep(0.1)
     delays = sorted(float(value) * 1000 for value in await cast(Awaitable[list[str]], valkey.lrange(key, 0, -1)))
     await valkey.delete(key)
-    return {"p50Ms": _percentile(delays, 0.5), "p99Ms": _percentile(delays, 0.99), "maxMs": delays[-1]}
+    return {"p50Ms": percentile(delays, 0.5), "p99Ms": percentile(delays, 0.99), "maxMs": delays[-1]}
 
 
 async def _wait_photos_done(valkey: Valkey, timeout: float) -> None:

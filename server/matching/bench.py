@@ -7,10 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import math
 import time
 import uuid
-from collections.abc import Sequence
 from typing import Any
 
 import asyncpg
@@ -18,6 +16,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from server.auth.roles import Role
 from server.auth.service import AuthService
+from server.bench import percentile
 from server.matching import deck, seed
 from server.platform import database
 
@@ -45,16 +44,12 @@ LIKE_EVERY = 3
 MATCH_EVERY = 10
 
 
-def _percentile(sorted_values: Sequence[float], fraction: float) -> float:
-    return sorted_values[min(len(sorted_values) - 1, max(0, math.ceil(fraction * len(sorted_values)) - 1))]
-
-
 def summary(latencies_ms: list[float]) -> dict[str, float]:
     ordered = sorted(latencies_ms)
     return {
-        "p50Ms": _percentile(ordered, 0.5),
-        "p95Ms": _percentile(ordered, 0.95),
-        "p99Ms": _percentile(ordered, 0.99),
+        "p50Ms": percentile(ordered, 0.5),
+        "p95Ms": percentile(ordered, 0.95),
+        "p99Ms": percentile(ordered, 0.99),
         "maxMs": ordered[-1],
         # one connection, one deck after the other: what a single Postgres backend sustains
         "decksPerSecond": len(ordered) / (sum(ordered) / 1000),
@@ -97,7 +92,7 @@ async def time_decks(connection: asyncpg.Connection, people: list[uuid.UUID]) ->
     ordered = sorted(found)
     return summary(latencies) | {
         "callers": len(people),
-        "deckSizeP50": _percentile(ordered, 0.5),
+        "deckSizeP50": percentile(ordered, 0.5),
         "deckSizeMin": ordered[0],
         "emptyDecks": sum(1 for size in found if size == 0),
     }
