@@ -21,6 +21,8 @@ from server import settings as settings_module
 from server.admin.controller import AdminController
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
+from server.chat.controller import ChatController
+from server.chat.service import ChatService
 from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
@@ -79,6 +81,10 @@ def match_service(state: State) -> MatchService:
     return MatchService(state.db, profile_service(state), state.settings.config.matching)
 
 
+def chat_service(state: State) -> ChatService:
+    return ChatService(state.db, state.valkey, profile_service(state), state.media_signer, state.settings.config.chat)
+
+
 def _problem_404(response: Response[Any]) -> Response[Any]:
     """The schema router answers unknown /api/<name> paths itself, in HTML; keep the one error shape."""
     return problem(404, "Not Found") if response.status_code == 404 else response
@@ -93,6 +99,7 @@ def create_app() -> Litestar:
             AuthController,
             ProfileController,
             MatchingController,
+            ChatController,
             PhotoController,
             MediaController,
             PrivacyController,
@@ -106,6 +113,7 @@ def create_app() -> Litestar:
             "profiles": Provide(profile_service, sync_to_thread=False),
             "decks": Provide(deck_service, sync_to_thread=False),
             "matches": Provide(match_service, sync_to_thread=False),
+            "chats": Provide(chat_service, sync_to_thread=False),
         },
         lifespan=[dependencies],
         middleware=[request_ids],

@@ -10,10 +10,11 @@ from __future__ import annotations
 from server import bench
 from server.auth.jobs import send_account_email
 from server.auth.service import EMAIL_JOB
+from server.chat.jobs import end_conversation
 from server.matching import candidates
 from server.matching.deck import EXPOSURES_DUE
 from server.matching.jobs import announce_match, record_exposures, refresh_candidate
-from server.matching.service import MATCH_CREATED
+from server.matching.service import MATCH_CREATED, MATCH_ENDED
 from server.photos.jobs import process_photo, purge_photos
 from server.photos.service import PROCESS_JOB, PURGE_JOB
 from server.platform.events import Lane, Listener
@@ -25,6 +26,7 @@ LISTENERS = (
     Listener("matching.refresh_candidate", on=candidates.REFRESH, run=refresh_candidate),
     Listener("matching.record_exposures", on=EXPOSURES_DUE, run=record_exposures),
     Listener("matching.announce_match", on=MATCH_CREATED, run=announce_match),
+    Listener("chat.end_conversation", on=MATCH_ENDED, run=end_conversation),
     # `harvestctl bench jobs` times the running workers' lanes with these.
     Listener("bench.note_ping", on=bench.PING, run=bench.note_ping),
     Listener("bench.make_variants", on=bench.PHOTO, run=bench.make_bench_variants, lane=Lane.HEAVY),

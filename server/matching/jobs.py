@@ -6,17 +6,16 @@ from __future__ import annotations
 import functools
 import uuid
 
-import msgspec
 from valkey.asyncio import Valkey
 
 from server import settings
+from server.chat import fanout
 from server.matching import candidates, deck
 from server.matching.service import MatchService
 from server.photos.media import MediaSigner
 from server.photos.service import PhotoService
 from server.platform import cache, database
 from server.platform.events import Job
-from server.platform.pubsub import PubSub, person_channel
 from server.platform.storage import Storage
 from server.profiles.service import ProfileService
 
@@ -49,8 +48,7 @@ async def announce_match(job: Job) -> None:
     user_id = uuid.UUID(job.payload["userId"])
     match = await _matches().standing(user_id, uuid.UUID(job.payload["matchId"]))
     if match is not None:
-        frame = {"type": "match_created", "data": {"match": msgspec.to_builtins(match)}}
-        await PubSub(_valkey()).publish(person_channel(user_id), msgspec.json.encode(frame).decode())
+        await fanout.deliver(_valkey(), [user_id], fanout.frame("match_created", {"match": match}))
 
 
 async def record_exposures(job: Job) -> None:

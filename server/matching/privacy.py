@@ -6,7 +6,9 @@ import uuid
 from typing import Any
 
 from server.matching.deck import deck_cache_keys
+from server.matching.service import MATCH_ENDED
 from server.platform import database
+from server.platform.events import publish
 from server.privacy.registry import DomainData
 
 
@@ -34,8 +36,16 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def erase(user_id: uuid.UUID) -> None:
-    """Swipes both ways and matches go with the person; the other side's match simply disappears."""
+    """Swipes both ways and matches go with the person; the other side's match simply disappears, and their
+    open sockets are told its conversation ended."""
     async with database.connection(database.engine()) as connection:
+        standing = await connection.fetch(
+            "SELECT id, user_a, user_b FROM matches WHERE (user_a = $1 OR user_b = $1) AND ended_at IS NULL", user_id
+        )
+        for match in standing:
+            await publish(
+                MATCH_ENDED, {"matchId": str(match["id"]), "userIds": [str(match["user_a"]), str(match["user_b"])]}
+            )
         await connection.execute("DELETE FROM swipes WHERE swiper = $1 OR target = $1", user_id)
         await connection.execute("DELETE FROM matches WHERE user_a = $1 OR user_b = $1", user_id)
         await connection.execute("DELETE FROM matching_exposure WHERE id = $1", user_id)

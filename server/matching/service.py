@@ -25,6 +25,8 @@ from server.settings import MatchingSection
 from server.web.pagination import PageRequest
 
 MATCH_CREATED = "matching.match_created"
+#: a match ended (unmatch, or one of the two erased): {matchId, userIds}
+MATCH_ENDED = "matching.match_ended"
 _LIKES = ("like", "superlike")
 
 
@@ -219,13 +221,17 @@ class MatchService:
         return MatchList(items=items, next_cursor=next_cursor)
 
     async def unmatch(self, user_id: uuid.UUID, match_id: uuid.UUID) -> None:
-        """End the match for both; neither sees it again, and both swipes stay, so neither deck brings the other back."""
-        async with database.connection(self.db) as connection:
-            ended = await connection.fetchval(
+        """End the match for both; neither sees it again, and both swipes stay, so neither deck brings the other back.
+        Its conversation ends with it: nothing more can be sent or read, and both people's sockets are told."""
+        async with self.db.transaction(), database.connection(self.db) as connection:
+            ended = await connection.fetchrow(
                 "UPDATE matches SET ended_at = now(), ended_by = $1"
-                " WHERE id = $2 AND (user_a = $1 OR user_b = $1) AND ended_at IS NULL RETURNING id",
+                " WHERE id = $2 AND (user_a = $1 OR user_b = $1) AND ended_at IS NULL RETURNING user_a, user_b",
                 user_id,
                 match_id,
             )
-        if ended is None:
-            raise NotFound("no such match")
+            if ended is None:
+                raise NotFound("no such match")
+            await publish(
+                MATCH_ENDED, {"matchId": str(match_id), "userIds": [str(ended["user_a"]), str(ended["user_b"])]}
+            )

@@ -25,6 +25,8 @@ from server.errors import Forbidden, NotFound
 from server.settings import Settings
 
 Variant = Literal["large", "thumb", "blurred"]
+#: "" for profile photos; "chat" for photos sent in a conversation, whose links are signed (and served) apart
+Scope = Literal["", "chat"]
 VARIANTS: tuple[Variant, ...] = ("large", "thumb", "blurred")
 _STEP_SECONDS = 600
 #: How long nginx and then the client may keep a served variant. nginx serves a cached copy with the
@@ -63,15 +65,16 @@ class MediaSigner:
     def from_settings(cls, settings: Settings) -> MediaSigner:
         return cls(settings.secrets.media.url_key, settings.config.photos.url_minutes, settings.public_url())
 
-    def url(self, photo_id: uuid.UUID, variant: Variant, now: float | None = None) -> str:
+    def url(self, photo_id: uuid.UUID, variant: Variant, now: float | None = None, scope: Scope = "") -> str:
         expires = math.ceil(((now or time.time()) + self.lifetime) / _STEP_SECONDS) * _STEP_SECONDS
-        return f"{self.base_url}/media/{photo_id}/{variant}.webp?exp={expires}&sig={self._sign(photo_id, variant, expires)}"
+        signature = self._sign(photo_id, variant, expires, scope)
+        return f"{self.base_url}/media/{_prefix(scope)}{photo_id}/{variant}.webp?exp={expires}&sig={signature}"
 
-    def urls(self, photo_id: uuid.UUID) -> dict[str, str]:
+    def urls(self, photo_id: uuid.UUID, scope: Scope = "") -> dict[str, str]:
         now = time.time()
-        return {variant: self.url(photo_id, variant, now) for variant in VARIANTS}
+        return {variant: self.url(photo_id, variant, now, scope) for variant in VARIANTS}
 
-    def verify(self, photo_id: str, file_name: str, expires: str, signature: str) -> MediaLink:
+    def verify(self, photo_id: str, file_name: str, expires: str, signature: str, scope: Scope = "") -> MediaLink:
         """The link's photo and variant; NotFound for a path not spelled as issued, Forbidden for a forged,
         altered, respelled or expired query."""
         variant = _FILE_NAMES.get(file_name)
@@ -79,13 +82,19 @@ class MediaSigner:
             raise NotFound("no such photo")
         if _EXPIRY.fullmatch(expires) and _SIGNATURE.fullmatch(signature):
             photo = uuid.UUID(photo_id)
-            expected = self._sign(photo, variant, int(expires))
+            expected = self._sign(photo, variant, int(expires), scope)
             left = int(expires) - int(time.time())
             # Both sides are ASCII bytes: compare_digest refuses str with other characters.
             if hmac.compare_digest(expected.encode(), signature.encode()) and left > 0:
                 return MediaLink(photo, variant, left)
         raise Forbidden("this link is not valid or has expired; fetch the profile again for fresh links")
 
-    def _sign(self, photo_id: uuid.UUID, variant: Variant, expires: int) -> str:
-        digest = hmac.new(self._key, f"{photo_id}/{variant}/{expires}".encode(), hashlib.sha256).digest()
+    def _sign(self, photo_id: uuid.UUID, variant: Variant, expires: int, scope: Scope) -> str:
+        # The scope is signed too, so a profile photo's link cannot be respelled as a chat photo's, or back.
+        message = f"{_prefix(scope)}{photo_id}/{variant}/{expires}"
+        digest = hmac.new(self._key, message.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(digest[:18]).decode()
+
+
+def _prefix(scope: Scope) -> str:
+    return f"{scope}/" if scope else ""

@@ -20,6 +20,7 @@ import msgspec
 from server.settings.layout import Layout, Settings
 from server.settings.schema import (
     ApiSection,
+    ChatSection,
     Config,
     ConfigError,
     EmailSection,
@@ -46,6 +47,7 @@ from server.settings.secrets_file import complete_secrets, new_secrets, render_s
 
 __all__ = [
     "ApiSection",
+    "ChatSection",
     "Config",
     "ConfigError",
     "EmailSection",

@@ -147,6 +147,27 @@ class MatchingSection(_Section, frozen=True):
     deck_minutes: Annotated[int, msgspec.Meta(ge=1, le=1440)] = 15
 
 
+class ChatSection(_Section, frozen=True):
+    #: messages one person may send per minute, over REST and the WebSocket together; past it, 429
+    sends_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 60
+    #: seconds a new WebSocket has to send its `auth` frame before it is closed with 4401
+    auth_seconds: Annotated[int, msgspec.Meta(ge=1, le=60)] = 5
+    #: seconds between the server's protocol pings; a socket that answers none for as long again is closed
+    heartbeat_seconds: Annotated[int, msgspec.Meta(ge=5, le=300)] = 20
+    #: frames one socket may send per second (on average; bursts of twice this pass); past it, an error frame,
+    #: and a socket that keeps on is closed
+    frames_per_second: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+    #: the largest frame a client may send, in KiB (uvicorn closes the socket with 1009 past it)
+    max_frame_kb: Annotated[int, msgspec.Meta(ge=16, le=1024)] = 64
+    #: frames waiting for one slow reader; when they overflow, the socket is closed (1013) and the client
+    #: catches up over REST with ?after= on reconnecting
+    send_buffer_frames: Annotated[int, msgspec.Meta(ge=16, le=100_000)] = 256
+    #: a typing indicator ends by itself this many seconds after the last typing_start
+    typing_seconds: Annotated[int, msgspec.Meta(ge=1, le=60)] = 6
+    #: a person shows as online while one of their sockets renewed its presence within this many seconds
+    presence_seconds: Annotated[int, msgspec.Meta(ge=10, le=600)] = 60
+
+
 class WorkerSection(_Section, frozen=True):
     #: worker processes supervisord runs; each runs every lane and relays committed events
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
@@ -180,6 +201,7 @@ class Config(_Section, frozen=True):
     location: LocationSection = LocationSection()
     photos: PhotosSection = PhotosSection()
     matching: MatchingSection = MatchingSection()
+    chat: ChatSection = ChatSection()
     worker: WorkerSection = WorkerSection()
     logging: LoggingSection = LoggingSection()
 
