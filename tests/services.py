@@ -127,6 +127,8 @@ _TEMPLATES = jinja2.Environment(
 def _config_text(pg_port: int, weed: dict[str, int], smtp_port: int, jwks_port: int) -> str:
     return (
         f"[postgres]\nport = {pg_port}\n\n[valkey]\nmaxmemory_mb = 64\n\n[worker]\nreclaim_after_seconds = 2\n\n"
+        # Chat tests send thousands of messages from a few people, and wait out auth and typing timeouts.
+        "[chat]\nsends_per_minute = 100000\nauth_seconds = 2\ntyping_seconds = 2\n\n"
         f'[oauth]\ngoogle_client_ids = ["test-google-client"]\napple_client_ids = ["test-apple-client"]\n'
         f'google_jwks_url = "http://127.0.0.1:{jwks_port}/google"\napple_jwks_url = "http://127.0.0.1:{jwks_port}/apple"\n\n'
         f'[email]\nsmtp_host = "127.0.0.1"\nsmtp_port = {smtp_port}\nsmtp_starttls = false\n'

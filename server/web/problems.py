@@ -79,6 +79,11 @@ def _field_errors(extra: Any) -> list[dict[str, str]]:
 
 
 def from_domain(_: Request[Any, Any, Any], exc: HarvestError) -> Response[dict[str, Any]]:
+    return domain_response(exc)
+
+
+def domain_response(exc: HarvestError) -> Response[dict[str, Any]]:
+    """A domain error as its problem response; its ``content`` is the body, also what a WebSocket error frame holds."""
     headers = {"Retry-After": str(exc.retry_after)} if isinstance(exc, RateLimited) else None
     errors = [{"field": e.field, "message": e.message} for e in exc.errors]
     return problem(
