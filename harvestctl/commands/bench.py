@@ -1,10 +1,11 @@
-"""``bench profiles``, ``bench photos``, ``bench jobs`` and ``bench discovery``: figures from this appliance
-over loopback.
+"""``bench profiles``, ``bench photos``, ``bench jobs``, ``bench discovery`` and ``bench chat``: figures from this
+appliance over loopback.
 
 Machines differ and are noisy, so the headline figures are ratios to ``/health`` measured in the same
 run. Bench accounts (``@bench.invalid``) are made for the run and erased afterwards, by the same
 erasure a person's own account deletion runs. ``bench discovery`` seeds synthetic people
-(``@seed.bench.invalid``, shown only to each other) and keeps them for the next run, until ``--purge``.
+(``@seed.bench.invalid``, shown only to each other) and keeps them for the next run, until ``--purge``;
+``bench chat`` seeds matched pairs (``chat-…@seed.bench.invalid``) and removes them at the end.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import statistics
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -25,8 +27,11 @@ from typing import Annotated, Any
 import httpx
 import typer
 
+from harvestctl import chat_load
 from harvestctl.appliance import Appliance
+from harvestctl.chaos import Chaos, api_rss
 from harvestctl.errors import CliError, Exit
+from harvestctl.supervisor import Supervisor
 
 app = typer.Typer(help="Benchmarks over loopback: figures as ratios to /health in the same run.", no_args_is_help=True)
 PHOTOS_PER_PERSON = 6
@@ -469,3 +474,167 @@ def discovery(
                 f"some {name} requests were refused (see non-2xx): raise --viewers if it is the per-minute limit"
             )
     appliance.out.say("seeded people stay for the next run; `harvestctl bench discovery --purge` removes them")
+
+
+def _chat_rows(value: dict[str, Any]) -> list[list[str]]:
+    figures, latency, memory = value["figures"], value["figures"]["latency"], value["memory"]
+    duplicates = ", ".join(f"{name} {count}" for name, count in figures["duplicates"].items())
+    rows = [
+        [
+            "pairs / client processes / API workers",
+            f"{value['pairs']:,} / {value['clientProcesses']} / {value['workers']}",
+        ],
+        ["acknowledged / stored", f"{figures['acknowledged']:,} / {figures['stored']:,}"],
+        ["delivered live", f"{figures['deliveredLive']:,}"],
+        ["recovered on resync", f"{figures['recoveredOnResync']:,}"],
+        ["lost (acknowledged, never reached the recipient)", f"{figures['lost']:,}"],
+        ["duplicated", f"{figures['duplicated']:,} ({duplicates})"],
+        [
+            "acknowledged not stored / stored not acknowledged / misdelivered / conversations with gaps",
+            f"{figures['acknowledgedNotStored']} / {figures['storedNotAcknowledged']} / {figures['misdelivered']}"
+            f" / {figures['conversationsWithGaps']}",
+        ],
+        ["delivery latency p50 / p95 / p99, live", f"{_ms(latency)} ms (max {latency['maxMs']:.0f})"],
+        [
+            "messages/s (first send → last acknowledgement)",
+            f"{figures['messagesPerSecond']:,.0f} (asked {value['rate']:,})",
+        ],
+        ["sockets opened / held at the end", f"{value['sockets']:,} / {value['held']:,}"],
+        [
+            "memory per idle socket (API workers' RSS)",
+            f"{memory['perSocketKB']:.1f} KB ({memory['beforeMB']:,.0f} → {memory['afterMB']:,.0f} MB)",
+        ],
+        ["reconnects, resyncs, refusals", ", ".join(f"{k} {v}" for k, v in sorted(value["counts"].items())) or "-"],
+    ]
+    for event in value["chaos"]:
+        detail = f"at {event['atAcknowledged']:,} acknowledged"
+        if "backAfterSeconds" in event:
+            detail += f"; running again after {event['backAfterSeconds']} s"
+        if "seconds" in event:
+            detail += f"; took {event['seconds']} s"
+        rows.append([f"chaos: {event['what']}", detail])
+    return rows
+
+
+@app.command("chat")
+def chat(
+    ctx: typer.Context,
+    *,
+    pairs: Annotated[int, typer.Option(min=1, max=20_000, help="matched pairs of seeded people who talk")] = 1000,
+    messages: Annotated[int, typer.Option(min=1, max=10_000_000, help="messages to have acknowledged")] = 100_000,
+    sockets: Annotated[int, typer.Option(min=0, max=100_000, help="idle sockets held as well, in total")] = 0,
+    rate: Annotated[int, typer.Option(min=1, max=100_000, help="messages per second sent, in total")] = 1000,
+    chaos: Annotated[
+        bool, typer.Option(help="kill -9 an API worker at 1/3 of the messages and restart Valkey at 2/3")
+    ] = False,
+    purge: Annotated[bool, typer.Option(help="only remove the people of a run that did not finish")] = False,
+) -> None:
+    """Chat under load: seeded pairs send messages over WebSockets (open loop, at --rate) from separate client
+    processes; each keeps a ledger, checked at the end against Postgres. Prints acknowledged / stored / delivered
+    live / recovered on resync / lost / duplicated, delivery latency (send → recipient), messages/s, sockets held
+    and memory per idle socket; exits 1 if any acknowledged message was lost or duplicated.
+
+    Sockets go straight to the API workers' unix sockets, spread over them, not through nginx: nginx holds two
+    descriptors per socket, so 20,000 sockets would take it past the 20,000 one process may have here. Client
+    processes hold at most 9,000 sockets each. The seeded people are removed at the end."""
+    appliance: Appliance = ctx.obj
+    appliance.require_root("bench chat")
+    if purge:
+        gone = appliance.manage("bench-chat-purge")
+        appliance.out.table("bench chat people removed", ["Figure", "Value"], [["people", f"{gone['people']:,}"]], gone)
+        return
+    limit = appliance.config["chat"]["sends_per_minute"]
+    per_person = 60 * rate / (2 * pairs)
+    if per_person > 0.8 * limit:
+        raise CliError(
+            f"{rate} messages/s among {2 * pairs} people is {per_person:.0f} a minute each, too near the limit of "
+            f"{limit} ([chat] sends_per_minute)",
+            "lower --rate, raise --pairs, or raise sends_per_minute in harvest.toml on a bench appliance",
+            Exit.BAD_USAGE,
+        )
+    run = appliance.layout["run"]
+    workers = [f"{run}/api/api-{index:02d}.sock" for index in range(appliance.description["apiWorkers"])]
+    supervisor = Supervisor(appliance.layout["supervisor_socket"])
+    with (
+        _client(appliance) as client,
+        tempfile.TemporaryDirectory() as folder,
+        appliance.out.progress("checking the appliance") as step,
+    ):
+        _ensure_ready(appliance, client)
+        try:
+            step(f"seeding {pairs:,} matched pairs and {sockets:,} idle people")
+            seeded = appliance.manage("bench-chat-seed", str(pairs), str(sockets))
+            shares = chat_load.plan(
+                seeded["pairs"], seeded["idle"], messages=messages, rate=rate, workers=workers, folder=Path(folder)
+            )
+            value = _chat_run(supervisor, shares=shares, messages=messages, chaos=chaos, step=step)
+            step("checking the ledger against Postgres")
+            value["figures"] = appliance.manage("bench-chat-figures", *(str(share.ledger) for share in shares))
+        finally:
+            step("removing the seeded people")
+            appliance.manage("bench-chat-purge")
+    value |= {"pairs": pairs, "messages": messages, "rate": rate, "workers": len(workers)}
+    figures = value["figures"]
+    appliance.out.table(
+        f"chat: {messages:,} messages among {pairs:,} pairs{' with chaos' if chaos else ''}",
+        ["Figure", "Value"],
+        _chat_rows(value),
+        value,
+    )
+    if figures["lost"] or figures["duplicated"]:
+        raise CliError(
+            f"{figures['lost']} acknowledged messages lost, {figures['duplicated']} duplicated",
+            "see `harvestctl logs api`",
+        )
+
+
+def _chat_run(
+    supervisor: Supervisor,
+    *,
+    shares: list[chat_load.Share],
+    messages: int,
+    chaos: bool,
+    step: Any,
+) -> dict[str, Any]:
+    """Open the sockets (memory measured before and after), send until every message is acknowledged (with
+    chaos if asked), then let every recipient resync once more."""
+    before = sum(api_rss(supervisor).values())
+    opened = sum(len(share.talkers) + len(share.idle) for share in shares)
+    with chat_load.Clients(shares) as clients:
+        step(f"opening {sum(len(s.talkers) for s in shares):,} sockets from {len(shares)} client processes")
+        clients.gather("opened", timeout=300)
+        clients.command("idle")
+        step(f"opening {sum(len(s.idle) for s in shares):,} idle sockets")
+        clients.gather("opened", timeout=300)
+        time.sleep(2)  # the workers' last handshakes settle
+        after = sum(api_rss(supervisor).values())
+        monkey = Chaos(supervisor, messages)
+
+        def progress(acked: int) -> None:
+            step(f"sending: {acked:,} of {messages:,} acknowledged")
+            if chaos:
+                monkey(acked)
+
+        clients.command("go")
+        sent = clients.gather("sent", timeout=chat_load.STALL_SECONDS, progress=progress)
+        monkey.settle()
+        step("final resync of every conversation")
+        clients.command("finish")
+        done = clients.gather("done", timeout=300)
+    counts: Counter[str] = Counter()
+    for report in done:
+        counts.update(report["counts"])
+    return {
+        "clientProcesses": len(shares),
+        "sockets": opened,
+        "held": sum(report["held"]["talkers"] + report["held"]["idle"] for report in done),
+        "unacknowledged": sum(report["unacknowledged"] for report in done),
+        "seconds": max(s["finished"] for s in sent) - min(s["started"] for s in sent),
+        "counts": dict(counts),
+        "chaos": monkey.events,
+        "memory": {
+            "beforeMB": before / 2**20,
+            "afterMB": after / 2**20,
+            "perSocketKB": (after - before) / opened / 1024,
+        },
+    }

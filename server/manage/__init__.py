@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server import settings as settings_module
-from server.manage import accounts, appliance, database, discovery, objectstore
+from server.manage import accounts, appliance, chat, database, discovery, objectstore
 from server.settings import ConfigError, Settings
 
 Result = dict[str, Any]
@@ -126,6 +126,21 @@ VERBS: dict[str, Verb] = {
         database=True,
     ),
     "bench-discovery-purge": Verb("delete every seeded person", lambda s, _: discovery.purge(s), database=True),
+    "bench-chat-seed": Verb(
+        "seed PAIRS matched pairs and IDLE unmatched people (chat-…@seed.bench.invalid), each signed in once",
+        lambda s, a: chat.seed(s, a.pairs, a.idle),
+        (("pairs", {"type": int}), ("idle", {"type": int})),
+        database=True,
+    ),
+    "bench-chat-figures": Verb(
+        "check the chat bench clients' ledger files against what Postgres stored",
+        lambda _, a: chat.figures(a.ledger),
+        (("ledger", {"type": Path, "nargs": "+"}),),
+        database=True,
+    ),
+    "bench-chat-purge": Verb(
+        "delete every bench chat person, with their matches and messages", lambda s, _: chat.purge(s), database=True
+    ),
 }
 
 
