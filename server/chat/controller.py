@@ -1,21 +1,26 @@
-"""``/api/chat``: the caller's conversations, their messages, sending and reading."""
+"""``/api/chat``: the caller's conversations, their messages, sending and reading, and photos to send."""
 
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
 from litestar import Controller, Response, get, post, put
 from litestar.di import NamedDependency
+from litestar.enums import RequestEncodingType
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import FromPath, FromQuery, JSONBody
+from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 
-from server.chat.schemas import ConversationList, Draft, MessageList, MessageView, ReadRequest, ReadState
+from server.chat.photos import ChatPhotoService
+from server.chat.schemas import ChatPhoto, ConversationList, Draft, MessageList, MessageView, ReadRequest, ReadState
 from server.chat.service import ChatService
+from server.photos.controller import PhotoUpload
 from server.web.auth import Caller
 from server.web.pagination import Paging, paging
 
 Chats = NamedDependency[ChatService]
+ChatPhotos = NamedDependency[ChatPhotoService]
 
 
 class ChatController(Controller):
@@ -58,6 +63,20 @@ class ChatController(Controller):
         sockets get `message_received` once it is stored. Past the per-person send limit, 429."""
         message, created = await chats.send(claims.user_id, match_id, data)
         return Response(message, status_code=HTTP_201_CREATED if created else HTTP_200_OK)
+
+    @post("/{match_id:uuid}/photos", status_code=HTTP_201_CREATED)
+    async def upload_photo(
+        self,
+        match_id: FromPath[uuid.UUID],
+        data: Annotated[PhotoUpload, Body(media_type=RequestEncodingType.MULTI_PART)],
+        chat_photos: ChatPhotos,
+        claims: Caller,
+    ) -> ChatPhoto:
+        """Upload a photo to send in this conversation (multipart field `file`); then send it as a message with
+        `type: image` and its `photoId`. It is processed while the request waits, its metadata (EXIF, GPS)
+        removed, and it never appears on the caller's profile. Its links are served only while the match stands.
+        404 unless the caller is one of the two people of a standing match; past the per-person limit, 429."""
+        return await chat_photos.upload(claims.user_id, match_id, await data.file.read())
 
     @put("/{match_id:uuid}/read")
     async def read(

@@ -1,4 +1,4 @@
-"""``/api/users/photos`` and the signed ``/media`` links behind them."""
+"""``/api/users/photos`` and the signed ``/media`` links behind them and behind photos sent in chat."""
 
 from __future__ import annotations
 
@@ -13,12 +13,14 @@ from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
-from server.photos.media import MAX_AGE
+from server.chat.photos import ChatPhotoService
+from server.photos.media import MAX_AGE, MediaLink
 from server.photos.schemas import PhotoPage, PhotoView
 from server.photos.service import PhotoService
 from server.web.auth import Caller
 
 Photos = NamedDependency[PhotoService]
+ChatPhotos = NamedDependency[ChatPhotoService]
 
 
 @dataclass
@@ -53,7 +55,8 @@ class PhotoController(Controller):
 
 
 class MediaController(Controller):
-    """Photo variants behind signed links; nginx caches them. The signature is the permission."""
+    """Photo variants behind signed links; nginx caches them. The signature is the permission, and the origin
+    still refuses a withdrawn photo: a profile photo deleted or rejected, a chat photo whose match has ended."""
 
     path = "/media"
     include_in_schema = False
@@ -64,6 +67,22 @@ class MediaController(Controller):
     ) -> Response[bytes]:
         # Every part is taken as text and checked against the one spelling links are issued in.
         link = photos.signer.verify(photo_id, name, exp, sig)
-        data = await photos.variant(link.photo_id, link.variant)
-        max_age = min(link.seconds_left, MAX_AGE)
-        return Response(data, media_type="image/webp", headers={"Cache-Control": f"public, max-age={max_age}"})
+        return _served(link, await photos.variant(link.photo_id, link.variant))
+
+    @get("/chat/{photo_id:str}/{name:str}")
+    async def serve_chat(
+        self,
+        photo_id: FromPath[str],
+        name: FromPath[str],
+        exp: FromQuery[str],
+        sig: FromQuery[str],
+        chat_photos: ChatPhotos,
+    ) -> Response[bytes]:
+        # Signed with the chat scope: a profile photo's signature for the same id and variant does not fit.
+        link = chat_photos.signer.verify(photo_id, name, exp, sig, scope="chat")
+        return _served(link, await chat_photos.variant(link.photo_id, link.variant))
+
+
+def _served(link: MediaLink, data: bytes) -> Response[bytes]:
+    max_age = min(link.seconds_left, MAX_AGE)
+    return Response(data, media_type="image/webp", headers={"Cache-Control": f"public, max-age={max_age}"})
