@@ -151,7 +151,11 @@ class Clients:
         acked = [0] * len(self.pipes)
         moved = time.monotonic()
         while len(reports) < len(self.pipes):
-            ready = wait([*self.pipes, *(p.sentinel for p in self.processes)], timeout=1.0)
+            # A process that has answered may have ended since: its pipe then reads as closed.
+            waiting = [i for i in range(len(self.pipes)) if i not in reports]
+            ready = wait(
+                [*(self.pipes[i] for i in waiting), *(self.processes[i].sentinel for i in waiting)], timeout=1.0
+            )
             for pipe in (r for r in ready if isinstance(r, Connection)):
                 index = self.pipes.index(pipe)
                 try:
@@ -169,8 +173,8 @@ class Clients:
                 elif got == kind:
                     reports[index] = value
                     moved = time.monotonic()
-            dead = [i for i, p in enumerate(self.processes) if not p.is_alive() and i not in reports]
-            if dead and not any(pipe.poll() for pipe in self.pipes):
+            dead = [i for i in waiting if not self.processes[i].is_alive()]
+            if dead and not any(self.pipes[i].poll() for i in dead):
                 raise CliError(f"bench client {dead[0]} died", "run again with --verbose")
             if time.monotonic() - moved > timeout:
                 raise CliError(

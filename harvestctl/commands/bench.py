@@ -548,8 +548,8 @@ def chat(
     if per_person > 0.8 * limit:
         raise CliError(
             f"{rate} messages/s among {2 * pairs} people is {per_person:.0f} a minute each, too near the limit of "
-            f"{limit} ([chat] sends_per_minute)",
-            "lower --rate, raise --pairs, or raise sends_per_minute in harvest.toml on a bench appliance",
+            f"{limit} (chat.sends_per_minute)",
+            "lower --rate, raise --pairs, or raise sends_per_minute under [chat] in harvest.toml on a bench appliance",
             Exit.BAD_USAGE,
         )
     run = appliance.layout["run"]
