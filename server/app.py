@@ -22,7 +22,9 @@ from server.admin.controller import AdminController
 from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
 from server.chat.controller import ChatController
+from server.chat.photos import ChatPhotoService
 from server.chat.service import ChatService
+from server.chat.socket import gateway
 from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
@@ -32,6 +34,7 @@ from server.photos.controller import MediaController, PhotoController
 from server.photos.media import MediaSigner
 from server.photos.service import PhotoService
 from server.platform import cache, database, logs
+from server.platform.pubsub import PubSub
 from server.platform.storage import Storage
 from server.privacy.controller import PrivacyController
 from server.profiles.controller import ProfileController
@@ -56,10 +59,18 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
         await cache.ping(valkey)
         await storage.ping()
         signer = MediaSigner.from_settings(settings)
+        # The process's one pub/sub connection, shared by all its sockets (opened when the first subscribes).
+        pubsub = PubSub(valkey, queue_size=settings.config.chat.send_buffer_frames)
         app.state.update(
-            db=engine, valkey=valkey, storage=storage, token_issuer=TokenIssuer(settings), media_signer=signer
+            db=engine,
+            valkey=valkey,
+            storage=storage,
+            token_issuer=TokenIssuer(settings),
+            media_signer=signer,
+            pubsub=pubsub,
         )
         yield
+        await pubsub.close()
     finally:
         await valkey.aclose()
         await database.close_pool(engine)
@@ -85,6 +96,13 @@ def chat_service(state: State) -> ChatService:
     return ChatService(state.db, state.valkey, profile_service(state), state.media_signer, state.settings.config.chat)
 
 
+def chat_photo_service(state: State) -> ChatPhotoService:
+    config = state.settings.config
+    return ChatPhotoService(
+        state.db, state.valkey, state.storage, state.media_signer, limits=config.photos, settings=config.chat
+    )
+
+
 def _problem_404(response: Response[Any]) -> Response[Any]:
     """The schema router answers unknown /api/<name> paths itself, in HTML; keep the one error shape."""
     return problem(404, "Not Found") if response.status_code == 404 else response
@@ -100,6 +118,7 @@ def create_app() -> Litestar:
             ProfileController,
             MatchingController,
             ChatController,
+            gateway,
             PhotoController,
             MediaController,
             PrivacyController,
@@ -114,6 +133,7 @@ def create_app() -> Litestar:
             "decks": Provide(deck_service, sync_to_thread=False),
             "matches": Provide(match_service, sync_to_thread=False),
             "chats": Provide(chat_service, sync_to_thread=False),
+            "chat_photos": Provide(chat_photo_service, sync_to_thread=False),
         },
         lifespan=[dependencies],
         middleware=[request_ids],

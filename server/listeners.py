@@ -10,7 +10,8 @@ from __future__ import annotations
 from server import bench
 from server.auth.jobs import send_account_email
 from server.auth.service import EMAIL_JOB
-from server.chat.jobs import end_conversation
+from server.chat.jobs import delete_photo_objects, end_conversation
+from server.chat.photos import PURGE_PHOTOS
 from server.matching import candidates
 from server.matching.deck import EXPOSURES_DUE
 from server.matching.jobs import announce_match, record_exposures, refresh_candidate
@@ -27,6 +28,7 @@ LISTENERS = (
     Listener("matching.record_exposures", on=EXPOSURES_DUE, run=record_exposures),
     Listener("matching.announce_match", on=MATCH_CREATED, run=announce_match),
     Listener("chat.end_conversation", on=MATCH_ENDED, run=end_conversation),
+    Listener("chat.delete_photo_objects", on=PURGE_PHOTOS, run=delete_photo_objects),
     # `harvestctl bench jobs` times the running workers' lanes with these.
     Listener("bench.note_ping", on=bench.PING, run=bench.note_ping),
     Listener("bench.make_variants", on=bench.PHOTO, run=bench.make_bench_variants, lane=Lane.HEAVY),

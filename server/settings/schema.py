@@ -149,7 +149,7 @@ class MatchingSection(_Section, frozen=True):
 
 class ChatSection(_Section, frozen=True):
     #: messages one person may send per minute, over REST and the WebSocket together; past it, 429
-    sends_per_minute: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 60
+    sends_per_minute: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 60
     #: seconds a new WebSocket has to send its `auth` frame before it is closed with 4401
     auth_seconds: Annotated[int, msgspec.Meta(ge=1, le=60)] = 5
     #: seconds between the server's protocol pings; a socket that answers none for as long again is closed
@@ -166,6 +166,8 @@ class ChatSection(_Section, frozen=True):
     typing_seconds: Annotated[int, msgspec.Meta(ge=1, le=60)] = 6
     #: a person shows as online while one of their sockets renewed its presence within this many seconds
     presence_seconds: Annotated[int, msgspec.Meta(ge=10, le=600)] = 60
+    #: photos one person may upload to their conversations per hour (each is decoded while they wait); past it, 429
+    photos_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
 
 
 class WorkerSection(_Section, frozen=True):

@@ -101,11 +101,11 @@ class Live:
         return taken
 
     async def closed_with(self, timeout: float = 10.0) -> int:
-        """The close code the server ended the socket with."""
+        """The close code the server ended the socket with (the frames before it are kept)."""
         with contextlib.suppress(ConnectionClosed):
             async with asyncio.timeout(timeout):
                 while True:
-                    await self.connection.recv()
+                    self.frames.append(json.loads(await self.connection.recv()))
         assert self.connection.close_code is not None
         return self.connection.close_code
 
