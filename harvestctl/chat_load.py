@@ -367,6 +367,7 @@ class _Peer:
         """After a reconnect: send again what was never acknowledged, then catch up."""
         for client_id, pending in list(self.pending.items()):
             if pending.socket != self.socket:
+                self.client.counts["sent again after a reconnect"] += 1
                 await self.transmit(client_id)
         await self.resync()
 
@@ -376,7 +377,7 @@ class _Peer:
             waited_out = pending.due is not None and now >= pending.due
             silent = pending.due is None and pending.socket == self.socket and now - pending.sent > ACK_TIMEOUT
             if self.ws is not None and (waited_out or silent):
-                self.client.counts["sent again"] += 1
+                self.client.counts["sent again unanswered or refused"] += 1
                 await self.transmit(client_id)
 
     async def resync(self) -> None:
