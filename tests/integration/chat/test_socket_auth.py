@@ -30,7 +30,7 @@ async def test_no_auth_in_time_closes_4401(workers: ApiWorkers) -> None:
 async def test_a_first_frame_other_than_auth_closes_4401(
     app: Litestar, app_client: httpx.AsyncClient, workers: ApiWorkers, db: object, valkey: object
 ) -> None:
-    [(one, _, match_id)] = await pairs(app, app_client)
+    [(_, _, match_id)] = await pairs(app, app_client)
     live = await Live.open(workers, 0)
     await live.say("send_message", matchId=match_id, clientId="c1", content="sneaky", type="text")
     assert await live.closed_with() == 4401

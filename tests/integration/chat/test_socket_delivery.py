@@ -36,7 +36,7 @@ async def test_a_message_sent_through_one_worker_reaches_sockets_on_another(
 async def test_outsiders_get_nothing_and_cannot_send(
     app: Litestar, app_client: httpx.AsyncClient, workers: ApiWorkers, db: object, valkey: object
 ) -> None:
-    (one, other, match_id), (stranger, _, _) = await pairs(app, app_client, 2)
+    (one, _, match_id), (stranger, _, _) = await pairs(app, app_client, 2)
     outsider = await Live.open(workers, 1, stranger["accessToken"])
     await outsider.say("send_message", matchId=match_id, clientId="x-1", content="let me in", type="text")
     refused = await outsider.next("error")

@@ -59,7 +59,7 @@ def _close_code(raw: socket.socket, protocol: ClientProtocol) -> int | None:
 async def test_a_stalled_reader_is_dropped_and_memory_stays_flat(
     app: Litestar, app_client: httpx.AsyncClient, workers: ApiWorkers, db: object, valkey: Any
 ) -> None:
-    [(frozen, other, match_id)] = await pairs(app, app_client)
+    [(frozen, other, _)] = await pairs(app, app_client)
     bystander = await Live.open(workers, 0, other["accessToken"])
     raw, protocol = _stalled_reader(str(workers.sockets[0]), frozen["accessToken"])
     await asyncio.sleep(0.5)
@@ -149,8 +149,22 @@ async def _connect(workers: ApiWorkers, side: Side, alive: set[int]) -> Live:
     raise AssertionError("no API worker accepted a socket")
 
 
+@dataclass
+class Progress:
+    """Acknowledgements so far, and a signal once a third of ``total`` are in."""
+
+    total: int
+    acked: int = 0
+    third: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def one_more(self) -> None:
+        self.acked += 1
+        if self.acked >= self.total // 3:
+            self.third.set()
+
+
 async def _converse(
-    workers: ApiWorkers, sender: Side, recipient: Side, match_id: str, count: int, alive: set[int], sent: list[int]
+    workers: ApiWorkers, sender: Side, match_id: str, *, count: int, alive: set[int], progress: Progress
 ) -> None:
     """Send ``count`` messages over the socket, resending whatever was not acknowledged after a reconnect."""
     pending = [f"{match_id[:8]}-{n}" for n in range(count)]
@@ -164,7 +178,7 @@ async def _converse(
                 ack = await sender.live.next("message_ack", timeout=10, clientId=client_id)
                 sender.acked[client_id] = ack["data"]["message"]["id"]
                 pending.remove(client_id)
-                sent[0] += 1
+                progress.one_more()
         except (ConnectionClosed, OSError, TimeoutError):
             sender.live = None
 
@@ -203,7 +217,8 @@ async def test_a_worker_killed_mid_stream_loses_no_acknowledged_message(
     app: Litestar, app_client: httpx.AsyncClient, workers: ApiWorkers, db: object, valkey: object
 ) -> None:
     made = await pairs(app, app_client, 10)
-    per_pair, alive, sent = 200, {0, 1}, [0]
+    per_pair, alive = 200, {0, 1}
+    progress = Progress(total=per_pair * len(made))
     conversations = [
         (Side(one, worker=n % 2), Side(other, worker=(n + 1) % 2), match_id)
         for n, (one, other, match_id) in enumerate(made)
@@ -211,12 +226,10 @@ async def test_a_worker_killed_mid_stream_loses_no_acknowledged_message(
     done = asyncio.Event()
     listeners = [asyncio.create_task(_listen(workers, r, alive, done)) for _, r, _ in conversations]
     senders = [
-        asyncio.create_task(_converse(workers, s, r, match_id, per_pair, alive, sent))
-        for s, r, match_id in conversations
+        asyncio.create_task(_converse(workers, s, match_id, count=per_pair, alive=alive, progress=progress))
+        for s, _, match_id in conversations
     ]
-    total = per_pair * len(conversations)
-    while sent[0] < total // 3:
-        await asyncio.sleep(0.05)
+    await progress.third.wait()
     alive.discard(0)
     await asyncio.to_thread(workers.kill, 0)
     try:
@@ -236,4 +249,4 @@ async def test_a_worker_killed_mid_stream_loses_no_acknowledged_message(
             if live is not None:
                 await live.close()
     stored = await app.state.db.pool.fetchval("SELECT count(*) FROM chat_messages")
-    assert stored == total
+    assert stored == progress.total
