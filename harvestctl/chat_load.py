@@ -46,6 +46,8 @@ QUIET_SECONDS = 2.0
 HANDSHAKES_AT_ONCE = 200
 #: final resyncs one client process has in flight at once
 RESYNCS_AT_ONCE = 50
+#: 4401 answers in a row to one person's fresh token before the run gives up
+MAX_REFUSALS = 5
 #: seconds without a new acknowledgement before the run is declared stuck
 STALL_SECONDS = 120.0
 _URI = "ws://harvest/api/ws"
@@ -233,18 +235,27 @@ class _Peer:
     gap_check: bool = False
 
     async def hold(self) -> None:
-        backoff = 0.05
+        # Reconnects wait a random part of a second, then of two, four… as apps do, so the sockets of a killed
+        # worker do not all knock at once.
+        spread, refusals = 0.0, 0
         while not self.client.closing:
+            await asyncio.sleep(random.uniform(0, spread))  # noqa: S311 - jitter, not a secret
             try:
                 ws = await self._open()
             except ConnectionClosed as closed:
-                if closed.rcvd is not None and closed.rcvd.code == 4401:
-                    raise RuntimeError(f"the server refused a bench token (4401): {closed.rcvd.reason}") from None
+                code = closed.rcvd.code if closed.rcvd else "none"
+                self.client.counts[f"handshake closed {code}"] += 1
+                # 4401 for a token known to be fresh is the server's auth deadline passing under load: try again,
+                # but not for ever.
+                refusals += code == 4401
+                if refusals >= MAX_REFUSALS:
+                    raise RuntimeError(f"the server refused a bench token {refusals} times (4401)") from None
                 ws = None
             except (OSError, TimeoutError, InvalidHandshake):
+                self.client.counts["handshake failed"] += 1
                 ws = None
             if ws is not None:
-                self.ws, self.socket, backoff = ws, self.socket + 1, 0.05
+                self.ws, self.socket, spread, refusals = ws, self.socket + 1, 1.0, 0
                 self.opened.set()
                 if self.socket > 1:
                     self.client.counts["reconnects"] += 1
@@ -258,12 +269,10 @@ class _Peer:
                     self.client.counts[f"closed {code}"] += 1
                 finally:
                     self.ws = None
-            if self.client.closing:
-                return
+            else:
+                spread = min(8.0, max(1.0, 2 * spread))
             # Any worker will do: the next one, so a killed worker's sockets spread over the others.
             self.worker = (self.worker + 1) % len(self.client.share.workers)
-            await asyncio.sleep(backoff * (0.5 + random.random()))  # noqa: S311 - jitter, not a secret
-            backoff = min(1.0, backoff * 2)
 
     async def _open(self) -> ClientConnection:
         async with self.client.handshakes:
