@@ -8,6 +8,8 @@ import uuid
 from litestar.routes import HTTPRoute
 
 from tests.factories import bearer, my_photos, register, run_jobs, uploaded
+from tests.integration.chat.talk import pairs, send
+from tests.integration.photos import samples
 
 #: path parameters that name a kind of thing (a sign-in provider, a file of the API docs), not somebody's thing
 NOT_IDS = {"provider", "path", "file_path"}
@@ -33,6 +35,9 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
     [session] = (await client.get("/api/auth/sessions", headers=bearer(owner["accessToken"]))).json()["items"]
     as_intruder = bearer(intruder["accessToken"])
     owner_id = owner["user"]["id"]
+    [(talker, _, match_id)] = await pairs(app, client)
+    said = await send(client, talker, match_id, "c-1", "for my match only")
+    chat = f"/api/chat/conversations/{match_id}"
 
     #: endpoint → (status the intruder got, status that means refused)
     checked: dict[str, tuple[int, int]] = {
@@ -53,6 +58,37 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
         "GET /media/{photo_id:str}/{name:str}": (
             (await client.get(f"/media/{photo_id}/large.webp?exp=99999999999&sig=guess")).status_code,
             403,
+        ),
+        "GET /media/chat/{photo_id:str}/{name:str}": (
+            (await client.get(f"/media/chat/{photo_id}/large.webp?exp=99999999999&sig=guess")).status_code,
+            403,
+        ),
+        # A conversation is the two matched people's alone.
+        "GET /api/chat/conversations/{match_id:uuid}/messages": (
+            (await client.get(f"{chat}/messages", headers=as_intruder)).status_code,
+            404,
+        ),
+        "POST /api/chat/conversations/{match_id:uuid}/messages": (
+            (
+                await client.post(
+                    f"{chat}/messages", json={"clientId": "in-1", "content": "hi", "type": "text"}, headers=as_intruder
+                )
+            ).status_code,
+            404,
+        ),
+        "PUT /api/chat/conversations/{match_id:uuid}/read": (
+            (
+                await client.put(f"{chat}/read", json={"upToMessageId": said.json()["id"]}, headers=as_intruder)
+            ).status_code,
+            404,
+        ),
+        "POST /api/chat/conversations/{match_id:uuid}/photos": (
+            (
+                await client.post(
+                    f"{chat}/photos", files={"file": ("p.png", samples.png(), "image/png")}, headers=as_intruder
+                )
+            ).status_code,
+            404,
         ),
     }
     assert set(checked) == id_taking_endpoints(app), "an id-taking endpoint is not covered by this sweep"
