@@ -15,7 +15,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED
 from server.chat.photos import ChatPhotoService
 from server.chat.schemas import ChatPhoto, ConversationList, Draft, MessageList, MessageView, ReadRequest, ReadState
 from server.chat.service import ChatService
-from server.photos.controller import PhotoUpload
+from server.photos.schemas import PhotoUpload
 from server.web.auth import Caller
 from server.web.pagination import Paging, paging
 

@@ -19,9 +19,10 @@ from valkey.asyncio import Valkey
 
 from server.chat.schemas import ChatPhoto
 from server.chat.service import standing_pair
-from server.errors import FieldError, Invalid, NotFound, TooLarge, Unavailable, UnsupportedMedia
+from server.errors import NotFound
 from server.photos.media import VARIANTS, MediaSigner, Variant, variant_key
 from server.photos.schemas import PhotoUrls
+from server.photos.service import check_upload_size, image_errors
 from server.platform import database, images
 from server.platform.ratelimit import RateLimiter
 from server.platform.storage import Storage
@@ -62,12 +63,7 @@ class ChatPhotoService:
     async def upload(self, user_id: uuid.UUID, match_id: uuid.UUID, data: bytes) -> ChatPhoto:
         """Make the photo's variants and keep them for this conversation; the photo is then sent as a message
         with its id. 404 unless the caller is one of the two people of a standing match."""
-        if len(data) > self.limits.max_upload_mb * 1024 * 1024:
-            raise TooLarge(f"a photo may be at most {self.limits.max_upload_mb} MB")
-        if not data:
-            raise Invalid(
-                "the file is empty", errors=[FieldError("file", "send the image as the multipart field `file`")]
-            )
+        check_upload_size(data, self.limits)
         async with database.connection(self.db) as connection:
             await standing_pair(connection, user_id, match_id, lock=False)  # a stranger costs no decoding
         # Counted before decoding, so files that fail to decode still spend the sender's allowance.
@@ -120,13 +116,6 @@ class ChatPhotoService:
     async def _variants(self, data: bytes) -> images.Variants:
         """The profile photos' checks and variants, with the same answers for a file that fails them."""
         max_pixels = self.limits.max_megapixels * 1_000_000
-        try:
+        with image_errors():
             await images.run(images.inspect, data, max_pixels, cpu_seconds=images.INSPECT_CPU_SECONDS)
             return await images.run(images.make_variants, data, max_pixels)
-        except images.NotAnImage as exc:
-            raise UnsupportedMedia(str(exc)) from None
-        except images.BadImage as exc:
-            raise Invalid(str(exc), errors=[FieldError("file", str(exc))]) from None
-        except images.HelperLost:
-            # The machine's trouble, not the file's: the same upload may well pass in a moment.
-            raise Unavailable("the image could not be processed just now; send it again in a minute") from None

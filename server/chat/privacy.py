@@ -14,6 +14,7 @@ from typing import Any
 
 from server import settings as settings_module
 from server.chat.photos import PURGE_PHOTOS
+from server.chat.presence import presence_keys
 from server.photos.media import MediaSigner
 from server.platform import database
 from server.platform.events import publish
@@ -67,4 +68,6 @@ PRIVACY = DomainData(
     tables=("chat_conversations", "chat_photos", "chat_messages"),
     export=export,
     erase=erase,
+    # Whether the person is online: the entries lapse within a minute anyway, but erasure leaves nothing behind.
+    cache_keys=presence_keys,
 )

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
 from typing import Annotated
 
 from litestar import Controller, Response, delete, get, post, put
-from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromPath, FromQuery, JSONBody
@@ -15,18 +13,12 @@ from litestar.status_codes import HTTP_202_ACCEPTED, HTTP_204_NO_CONTENT
 
 from server.chat.photos import ChatPhotoService
 from server.photos.media import MAX_AGE, MediaLink
-from server.photos.schemas import PhotoPage, PhotoView
+from server.photos.schemas import PhotoPage, PhotoUpload, PhotoView
 from server.photos.service import PhotoService
 from server.web.auth import Caller
 
 Photos = NamedDependency[PhotoService]
 ChatPhotos = NamedDependency[ChatPhotoService]
-
-
-@dataclass
-class PhotoUpload:
-    #: JPEG, PNG, WebP or HEIC; the type is read from the content
-    file: UploadFile
 
 
 class PhotoController(Controller):

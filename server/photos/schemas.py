@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+
+from litestar.datastructures import UploadFile
 
 from server.photos.states import PhotoState
 from server.web.schemas import Camel
@@ -34,3 +37,11 @@ class PhotoView(Camel):
 class PhotoPage(Camel):
     items: list[PhotoView]
     next_cursor: str | None = None
+
+
+@dataclass
+class PhotoUpload:
+    """A multipart upload of one image, as profile and chat photos take it."""
+
+    #: JPEG, PNG, WebP or HEIC; the type is read from the content
+    file: UploadFile

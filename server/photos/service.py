@@ -6,10 +6,12 @@ upload ─► checked (size, real type, pixels, whole) ─► original in the pr
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import msgspec
@@ -67,6 +69,28 @@ def blurred_only(views: list[PhotoView]) -> list[PhotoView]:
     ]
 
 
+def check_upload_size(data: bytes, limits: PhotosSection) -> None:
+    """Refuse an upload by its size alone, before anything decodes it."""
+    if len(data) > limits.max_upload_mb * 1024 * 1024:
+        raise TooLarge(f"a photo may be at most {limits.max_upload_mb} MB")
+    if not data:
+        raise Invalid("the file is empty", errors=[FieldError("file", "send the image as the multipart field `file`")])
+
+
+@contextlib.contextmanager
+def image_errors() -> Iterator[None]:
+    """What checking or processing an uploaded image found, as the answer its sender gets."""
+    try:
+        yield
+    except images.NotAnImage as exc:
+        raise UnsupportedMedia(str(exc)) from None
+    except images.BadImage as exc:
+        raise Invalid(str(exc), errors=[FieldError("file", str(exc))]) from None
+    except images.HelperLost:
+        # The machine's trouble, not the file's: the same upload may well pass in a moment.
+        raise Unavailable("the image could not be checked just now; send it again in a minute") from None
+
+
 class PhotoService:
     def __init__(
         self, db: PostgresEngine, valkey: Valkey, storage: Storage, signer: MediaSigner, limits: PhotosSection
@@ -78,27 +102,15 @@ class PhotoService:
         self.limits = limits
 
     async def upload(self, user_id: uuid.UUID, data: bytes) -> PhotoView:
-        if len(data) > self.limits.max_upload_mb * 1024 * 1024:
-            raise TooLarge(f"a photo may be at most {self.limits.max_upload_mb} MB")
-        if not data:
-            raise Invalid(
-                "the file is empty", errors=[FieldError("file", "send the image as the multipart field `file`")]
-            )
+        check_upload_size(data, self.limits)
         await self._ensure_room(user_id)
-        try:
+        with image_errors():
             source_format = await images.run(
                 images.inspect,
                 data,
                 self.limits.max_megapixels * 1_000_000,
                 cpu_seconds=images.INSPECT_CPU_SECONDS,
             )
-        except images.NotAnImage as exc:
-            raise UnsupportedMedia(str(exc)) from None
-        except images.BadImage as exc:
-            raise Invalid(str(exc), errors=[FieldError("file", str(exc))]) from None
-        except images.HelperLost:
-            # The machine's trouble, not the file's: the same upload may well pass in a moment.
-            raise Unavailable("the image could not be checked just now; send it again in a minute") from None
         photo_id = uuid.uuid4()
         await self.storage.put("originals", original_key(photo_id), data, "application/octet-stream")
         try:
