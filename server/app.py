@@ -5,6 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 from litestar import Litestar, Response, Router
@@ -12,11 +13,12 @@ from litestar.datastructures import State
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, SecurityScheme, Tag
 from litestar.plugins.jinja import JinjaTemplateEngine
 from litestar.routes import HTTPRoute
 from litestar.template import TemplateConfig
 
+from server import chat
 from server import settings as settings_module
 from server.admin.controller import AdminController
 from server.auth.controller import AuthController
@@ -146,6 +148,8 @@ def create_app() -> Litestar:
             version="1",
             path="/api",
             render_plugins=[docs.render_plugin()],
+            # The WebSocket has no place in OpenAPI's paths; its protocol is told where the chat endpoints are.
+            tags=[Tag(name="chat", description=(Path(chat.__file__).parent / "protocol.md").read_text())],
             openapi_router=Router("/api", route_handlers=[], include_in_schema=False, after_request=_problem_404),
         ),
         request_max_body_size=settings.config.server.max_body_mb * 1024 * 1024,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import os
@@ -452,37 +453,44 @@ def test_a_photo_goes_through_nginx_the_worker_and_the_media_cache_without_its_m
     assert any(path.is_file() for path in cached), "nginx cached no media"
 
 
+def _discoverable(client, name: str, gender: str, wants: str, place: tuple[float, float]) -> tuple[str, dict]:
+    """Someone signed up through nginx with a place, preferences and a photo: their id and auth header."""
+    from tests.integration.photos import samples
+
+    body = {
+        "email": f"e2e-{name.lower()}@example.com",
+        "password": "correct horse battery staple",
+        "firstName": name,
+        "dateOfBirth": "1992-06-01",
+        "gender": gender,
+    }
+    auth = {"Authorization": f"Bearer {client.post('/api/auth/register', json=body).json()['accessToken']}"}
+    lat, lng = place
+    assert client.put("/api/users/location", json={"lat": lat, "lng": lng}, headers=auth).status_code == 204
+    assert client.put("/api/users/preferences", json={"preferredGenders": [wants]}, headers=auth).is_success
+    photo = client.post("/api/users/photos", files={"file": ("a.png", samples.png(), "image/png")}, headers=auth)
+    assert photo.status_code == 202, photo.text
+    return client.get("/api/users/profile", headers=auth).json()["id"], auth
+
+
+def _wait_for_card(client, auth: dict, person: str) -> None:
+    """Until the worker has processed the photos and ``person`` is the whole of the deck."""
+    deadline = time.monotonic() + 60
+    while [card["id"] for card in client.get("/api/matches/potential", headers=auth).json()["items"]] != [person]:
+        assert time.monotonic() < deadline, "the other person never reached the deck"
+        time.sleep(0.5)
+
+
 def test_two_people_find_each_other_in_their_decks_and_match_through_nginx(appliance: Installed):
     """The worker keeps the discovery index in step (a processed photo lists a person) and the match is
     made once, whichever side likes second."""
     import httpx
 
-    from tests.integration.photos import samples
-
     base = f"https://127.0.0.1:{appliance.https_port}"
     with httpx.Client(base_url=base, verify=False, timeout=30) as client:
-        people = []
-        for name, gender, wants, lat in (("Ada", "woman", "man", 48.8566), ("Ben", "man", "woman", 48.8666)):
-            body = {
-                "email": f"e2e-{name.lower()}@example.com",
-                "password": "correct horse battery staple",
-                "firstName": name,
-                "dateOfBirth": "1992-06-01",
-                "gender": gender,
-            }
-            auth = {"Authorization": f"Bearer {client.post('/api/auth/register', json=body).json()['accessToken']}"}
-            assert client.put("/api/users/location", json={"lat": lat, "lng": 2.3522}, headers=auth).status_code == 204
-            assert client.put("/api/users/preferences", json={"preferredGenders": [wants]}, headers=auth).is_success
-            photo = client.post(
-                "/api/users/photos", files={"file": ("a.png", samples.png(), "image/png")}, headers=auth
-            )
-            assert photo.status_code == 202, photo.text
-            people.append((client.get("/api/users/profile", headers=auth).json()["id"], auth))
-        (ada, ada_auth), (ben, ben_auth) = people
-        deadline = time.monotonic() + 60
-        while [card["id"] for card in client.get("/api/matches/potential", headers=ada_auth).json()["items"]] != [ben]:
-            assert time.monotonic() < deadline, "Ben never reached Ada's deck"
-            time.sleep(0.5)
+        ada, ada_auth = _discoverable(client, "Ada", "woman", "man", (48.8566, 2.3522))
+        ben, ben_auth = _discoverable(client, "Ben", "man", "woman", (48.8666, 2.3522))
+        _wait_for_card(client, ada_auth, ben)
         deck = client.get("/api/matches/potential", headers=ben_auth).json()["items"]
         assert [card["id"] for card in deck] == [ada] and deck[0]["distanceKm"] == 1
         first = client.post("/api/matches/swipe", json={"userId": ben, "action": "like"}, headers=ada_auth).json()
@@ -491,6 +499,46 @@ def test_two_people_find_each_other_in_their_decks_and_match_through_nginx(appli
         mine = client.get("/api/matches/my-matches", headers=ada_auth).json()["items"]
         assert [match["id"] for match in mine] == [second["match"]["id"]]
         assert client.get("/api/matches/potential", headers=ada_auth).json()["items"] == []
+
+
+def test_a_match_and_a_message_arrive_live_over_the_socket_through_nginx(appliance: Installed):
+    """wss through nginx's upgrade: the worker announces the match to an open socket, a message sent on one
+    socket is acknowledged once stored and reaches the other person's socket, and REST agrees."""
+    import httpx
+    from websockets.sync.client import connect
+
+    base = f"https://127.0.0.1:{appliance.https_port}"
+    with httpx.Client(base_url=base, verify=False, timeout=30) as client, contextlib.ExitStack() as opened:
+        cleo, cleo_auth = _discoverable(client, "Cleo", "woman", "man", (40.4168, -3.7038))
+        dan, dan_auth = _discoverable(client, "Dan", "man", "woman", (40.4268, -3.7038))
+        _wait_for_card(client, cleo_auth, dan)
+        sockets = {}
+        for name, auth in (("cleo", cleo_auth), ("dan", dan_auth)):
+            live = opened.enter_context(
+                connect(f"wss://127.0.0.1:{appliance.https_port}/api/ws", ssl=_TLS, open_timeout=10)
+            )
+            token = auth["Authorization"].removeprefix("Bearer ")
+            live.send(json.dumps({"type": "auth", "data": {"token": token}}))
+            assert json.loads(live.recv(timeout=10))["type"] == "ready"
+            sockets[name] = live
+
+        def next_of(name: str, kind: str) -> dict:
+            while True:
+                frame = json.loads(sockets[name].recv(timeout=30))
+                if frame["type"] == kind:
+                    return frame["data"]
+
+        client.post("/api/matches/swipe", json={"userId": dan, "action": "like"}, headers=cleo_auth)
+        made = client.post("/api/matches/swipe", json={"userId": cleo, "action": "like"}, headers=dan_auth).json()
+        match_id = made["match"]["id"]
+        assert next_of("cleo", "match_created")["match"]["id"] == match_id
+        said = {"matchId": match_id, "clientId": "e2e-1", "content": "¡Hola, Dan!", "type": "text"}
+        sockets["cleo"].send(json.dumps({"type": "send_message", "data": said}))
+        acked = next_of("cleo", "message_ack")
+        assert acked["clientId"] == "e2e-1"
+        assert next_of("dan", "message_received")["message"] == acked["message"]
+        listed = client.get(f"/api/chat/conversations/{match_id}/messages", headers=dan_auth).json()["items"]
+        assert [message["id"] for message in listed] == [acked["message"]["id"]]
 
 
 def test_bench_verbs_report_figures_and_leave_no_bench_account_behind(appliance: Installed):
