@@ -265,8 +265,9 @@ class _Peer:
                     async for raw in ws:
                         self.on_frame(raw)
                 except ConnectionClosed as closed:
-                    code = closed.rcvd.code if closed.rcvd else "none"
-                    self.client.counts[f"closed {code}"] += 1
+                    if not self.client.closing:
+                        code = closed.rcvd.code if closed.rcvd else "none"
+                        self.client.counts[f"closed {code}"] += 1
                 finally:
                     self.ws = None
             else:
