@@ -12,6 +12,7 @@ the notifications machinery turns into a push.
 from __future__ import annotations
 
 import datetime as dt
+import unicodedata
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -139,11 +140,15 @@ class ChatService:
             if photo is None:
                 raise NotFound("no such photo in this conversation; upload it with POST …/photos first")
         message_id = uuid.uuid4()
+        # The time is read under the conversation's row lock, not at the transaction's start (now()): a send
+        # that began first but waited for the lock would otherwise be stamped before the message numbered
+        # ahead of it. greatest() keeps the order even if the host's clock steps back.
         seq, created_at = await connection.fetchrow(
             "INSERT INTO chat_conversations AS c (match_id, user_a, user_b, last_seq, last_message_id,"
-            " last_message_at, unread_a, unread_b) VALUES ($1, $2, $3, 1, $4, now(), $5, $6)"
+            " last_message_at, unread_a, unread_b) VALUES ($1, $2, $3, 1, $4, clock_timestamp(), $5, $6)"
             " ON CONFLICT (match_id) DO UPDATE SET last_seq = c.last_seq + 1, last_message_id = $4,"
-            " last_message_at = now(), unread_a = c.unread_a + $5, unread_b = c.unread_b + $6"
+            " last_message_at = greatest(c.last_message_at, clock_timestamp()),"
+            " unread_a = c.unread_a + $5, unread_b = c.unread_b + $6"
             " RETURNING last_seq, last_message_at",
             pair.match_id,
             *((pair.me, pair.other) if pair.side == "a" else (pair.other, pair.me)),
@@ -334,10 +339,18 @@ class ChatService:
 
 
 def _check_draft(draft: Draft) -> None:
-    if draft.type == "text" and (draft.photo_id is not None or not draft.content.strip()):
+    if draft.type == "text" and draft.photo_id is not None:
+        raise Invalid("a text message has no photo", errors=[FieldError("photoId", "only for a message of type image")])
+    if draft.type == "text" and not _shows_something(draft.content):
         raise Invalid(
-            "a text message needs content and no photoId",
-            errors=[FieldError("content", "1 to 5,000 characters, not only spaces")],
+            "a text message needs content",
+            errors=[FieldError("content", "1 to 5,000 characters, not only spaces or invisible characters")],
         )
     if draft.type == "image" and draft.photo_id is None:
         raise Invalid("an image message needs a photoId", errors=[FieldError("photoId", "upload the photo first")])
+
+
+def _shows_something(text: str) -> bool:
+    """Whether the text has a character that is drawn: spaces, line breaks and invisible formatting (zero-width
+    spaces and joiners, word joiners) alone would reach the other person as an empty bubble."""
+    return any(not char.isspace() and unicodedata.category(char) != "Cf" for char in text)

@@ -100,10 +100,9 @@ async def test_unmatch_publishes_match_ended_and_its_listener_tells_both_people(
         await run_jobs(valkey, app.state.db)
         ended = await _frames(pubsub, "match_ended", 2)
     finally:
-        await pubsub.aclose()
+        await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     assert {frame["channel"] for frame in ended} == channels
     assert all(frame["data"] == {"matchId": match_id} for frame in ended)
     assert await DeadLetters(valkey).count() == 0
     assert [await valkey.zcard(key) for key in DELAYED.values()] == [0] * len(DELAYED)
-

@@ -12,19 +12,24 @@ from litestar import Litestar
 
 from tests.integration.chat.talk import conversations, messages, pairs, read, send
 
-#: messages each of the two sends at once
-EACH = 40
+#: rounds of sending and reading at once; after each, both counts are checked (every call counts against
+#: the per-person request limit of 100 a minute, which these stay under)
+ROUNDS = 6
+#: in each round, messages each person sends and marks each person makes, all at the same time
+SENDS, READS = 4, 2
+#: messages sent at once in the ordering test
+AT_ONCE = 40
 
 
 async def _all_messages(client: httpx.AsyncClient, person: dict[str, Any], match_id: str) -> list[dict[str, Any]]:
     """The whole conversation oldest first, following ``nextCursor`` back from the newest."""
     found: list[dict[str, Any]] = []
-    page = (await messages(client, person, match_id, limit=25)).json()
+    page = (await messages(client, person, match_id, limit=100)).json()
     while True:
         found += page["items"]
         if page["nextCursor"] is None:
             return found[::-1]
-        page = (await messages(client, person, match_id, limit=25, cursor=page["nextCursor"])).json()
+        page = (await messages(client, person, match_id, limit=100, cursor=page["nextCursor"])).json()
 
 
 async def _unread(client: httpx.AsyncClient, person: dict[str, Any]) -> int:
@@ -33,48 +38,53 @@ async def _unread(client: httpx.AsyncClient, person: dict[str, Any]) -> int:
     return count
 
 
+async def _assert_counts(
+    client: httpx.AsyncClient, people: dict[str, dict[str, Any]], match_id: str, marks: dict[str, list[int]]
+) -> list[dict[str, Any]]:
+    """Each side's unread count is the number of the other's messages above its read mark, the highest mark
+    its reads answered (a mark only moves forward); seqs run 1..N. The conversation, oldest first."""
+    stored = await _all_messages(client, people["one"], match_id)
+    assert [m["seq"] for m in stored] == list(range(1, len(stored) + 1))
+    for name, person in people.items():
+        read_seq = max(marks[name], default=0)
+        expected = sum(1 for m in stored if m["senderId"] != person["user"]["id"] and m["seq"] > read_seq)
+        assert await _unread(client, person) == expected, f"{name}: read up to {read_seq} of {len(stored)}"
+    return stored
+
+
 async def test_unread_counts_match_the_messages_above_each_read_mark_after_concurrent_sends_and_reads(
     app: Litestar, client: httpx.AsyncClient
 ) -> None:
     [(one, other, match_id)] = await pairs(app, client)
-    sent: list[dict[str, Any]] = []
+    people = {"one": one, "other": other}
+    sent = [(await send(client, one, match_id, "opening")).json()]
     marks: dict[str, list[int]] = {"one": [], "other": []}
 
-    async def sender(person: dict[str, Any], name: str) -> None:
-        async def one_send(n: int) -> None:
-            response = await send(client, person, match_id, f"{name}-{n}", f"{name} says {n}")
-            assert response.status_code == 201, response.text
-            sent.append(response.json())
+    async def talk(name: str, client_id: str) -> None:
+        response = await send(client, people[name], match_id, client_id, client_id)
+        assert response.status_code == 201, response.text
+        sent.append(response.json())
 
-        await asyncio.gather(*(one_send(n) for n in range(EACH)))
+    async def mark(name: str, message: dict[str, Any]) -> None:
+        response = await read(client, people[name], match_id, message["id"])
+        assert response.status_code == 200, response.text
+        marks[name].append(response.json()["readSeq"])
 
-    async def reader(person: dict[str, Any], name: str, done: asyncio.Event) -> None:
-        # Marks up to whatever has been acknowledged so far, newest or not, until the sending is over.
-        while not done.is_set():
-            if sent:
-                response = await read(client, person, match_id, sent[len(marks[name]) * 7 % len(sent)]["id"])
-                assert response.status_code == 200, response.text
-                marks[name].append(response.json()["readSeq"])
-            await asyncio.sleep(0)
+    for round_ in range(ROUNDS):
+        acknowledged = list(sent)
+        await asyncio.gather(
+            *(talk(name, f"{name}-{round_}-{n}") for name in people for n in range(SENDS)),
+            *(mark(name, acknowledged[-1 - n * round_ % len(acknowledged)]) for name in people for n in range(READS)),
+        )
+        await _assert_counts(client, people, match_id, marks)
 
-    done = asyncio.Event()
-    readers = [asyncio.create_task(reader(one, "one", done)), asyncio.create_task(reader(other, "other", done))]
-    await asyncio.gather(sender(one, "one"), sender(other, "other"))
-    done.set()
-    await asyncio.gather(*readers)
-
-    stored = await _all_messages(client, one, match_id)
-    assert [m["seq"] for m in stored] == list(range(1, 2 * EACH + 1))
+    stored = await _assert_counts(client, people, match_id, marks)
     assert sorted(m["id"] for m in stored) == sorted(m["id"] for m in sent)
-    for name, marked in marks.items():
-        assert marked and marked == sorted(marked), f"{name}'s read mark moved back: {marked}"
-    for person, name in ((one, "one"), (other, "other")):
-        # Marking the first message moves nothing: it answers the mark the concurrent reads left.
+    for name, person in people.items():
+        # Marking the first message moves nothing: it answers the mark the concurrent reads left, recounted.
         state = (await read(client, person, match_id, stored[0]["id"])).json()
-        assert state["readSeq"] == max(marks[name])
-        expected = sum(1 for m in stored if m["senderId"] != person["user"]["id"] and m["seq"] > state["readSeq"])
-        assert state["unreadCount"] == expected
-        assert await _unread(client, person) == expected, name
+        assert state["readSeq"] == max(marks[name]), name
+        assert state["unreadCount"] == await _unread(client, person), name
 
 
 async def test_a_read_mark_never_moves_back_and_counts_only_the_other_persons_messages(
@@ -106,13 +116,13 @@ async def test_messages_sent_at_once_are_numbered_one_to_n_and_their_times_follo
 ) -> None:
     [(one, other, match_id)] = await pairs(app, client)
     answers = await asyncio.gather(
-        *(send(client, one if n % 2 else other, match_id, f"c-{n}", str(n)) for n in range(2 * EACH // 2))
+        *(send(client, one if n % 2 else other, match_id, f"c-{n}", str(n)) for n in range(AT_ONCE))
     )
     assert all(answer.status_code == 201 for answer in answers)
 
     stored = await _all_messages(client, other, match_id)
 
-    assert [m["seq"] for m in stored] == list(range(1, EACH + 1))
+    assert [m["seq"] for m in stored] == list(range(1, AT_ONCE + 1))
     times = [dt.datetime.fromisoformat(m["createdAt"].replace("Z", "+00:00")) for m in stored]
     assert times == sorted(times), "a message with a higher seq has an earlier createdAt"
     [conversation] = (await conversations(client, one)).json()["items"]
