@@ -534,9 +534,10 @@ def chat(
     live / recovered on resync / lost / duplicated, delivery latency (send → recipient), messages/s, sockets held
     and memory per idle socket; exits 1 if any acknowledged message was lost or duplicated.
 
-    Sockets go straight to the API workers' unix sockets, spread over them, not through nginx: nginx holds two
-    descriptors per socket, so 20,000 sockets would take it past the 20,000 one process may have here. Client
-    processes hold at most 9,000 sockets each. The seeded people are removed at the end."""
+    Sockets go straight to the API workers' unix sockets, spread over them, not through nginx: the figures are the
+    workers' own, and nginx holds two descriptors per socket, so an nginx process would reach the 20,000 one process
+    may have here at under 10,000 sockets. Client processes hold at most 9,000 sockets each. The seeded people are
+    removed at the end."""
     appliance: Appliance = ctx.obj
     appliance.require_root("bench chat")
     if purge:
