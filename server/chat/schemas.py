@@ -10,15 +10,13 @@ import msgspec
 
 from server.photos.schemas import PhotoUrls
 from server.profiles.schemas import PublicProfile
-from server.web.schemas import BIDI_CONTROLS, Camel
+from server.web.schemas import FREE_TEXT, Camel
 
 MessageType = Literal["text", "image"]
 #: a client's own id for a message it sends: a retry with the same one is the same message
 ClientId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern="^[A-Za-z0-9._:-]+$")]
-#: text of a message: line breaks and tabs allowed; not the other control characters, C1's among them (its CSI
-#: starts a terminal escape as ESC does, in a log or a console that shows the text), nor bidi controls
-_MESSAGE_TEXT = msgspec.Meta(pattern=f"^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]*$")
-Content = Annotated[str, _MESSAGE_TEXT, msgspec.Meta(max_length=5000)]
+#: text of a message: as free text elsewhere (line breaks and tabs, no other controls, no bidi controls)
+Content = Annotated[str, FREE_TEXT, msgspec.Meta(max_length=5000)]
 
 
 class ChatPhoto(Camel):

@@ -35,12 +35,13 @@ def _escaped(char: str) -> str:
 
 #: a regex class body: Unicode's format characters but the joiners
 INVISIBLE = _invisible_formatting()
-#: for one-line text (names, titles): no control characters (Postgres cannot even store NUL) and no
+#: for one-line text (names, titles): no control characters, C0 or C1 (Postgres cannot even store NUL), and no
 #: invisible formatting, which would let a name hide characters or display reversed
-ONE_LINE = msgspec.Meta(pattern=f"^[^\\x00-\\x1f\\x7f{INVISIBLE}]*$")
-#: for free text (a bio): tabs and line breaks allowed, other control characters and bidi controls not
+ONE_LINE = msgspec.Meta(pattern=f"^[^\\x00-\\x1f\\x7f-\\x9f{INVISIBLE}]*$")
+#: for free text (a bio, a message): tabs and line breaks allowed, other control characters (C0 and C1, which
+#: terminals read as escape sequences) and bidi controls not
 #: (the other format characters stay: emoji flags and sequences are built with them)
-FREE_TEXT = msgspec.Meta(pattern=f"^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f{BIDI_CONTROLS}]*$")
+FREE_TEXT = msgspec.Meta(pattern=f"^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f-\\x9f{BIDI_CONTROLS}]*$")
 
 
 class Camel(msgspec.Struct, rename="camel", kw_only=True):
