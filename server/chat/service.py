@@ -33,7 +33,7 @@ from server.chat.schemas import (
     MessageView,
     ReadState,
 )
-from server.errors import Conflict, FieldError, Invalid, NotFound
+from server.errors import Conflict, FieldError, Invalid, NotFound, RateLimited
 from server.photos.media import MediaSigner
 from server.photos.schemas import PhotoUrls
 from server.platform import database
@@ -114,13 +114,23 @@ class ChatService:
         """Store a message and tell both people's sockets (``origin``, the socket that sent it, excepted).
         Returns the message and whether it is new (False: a retry, answered with the first message)."""
         _check_draft(draft)
-        await self.limiter.hit("chat-send", str(user_id), self.settings.sends_per_minute, 60)
+        try:
+            await self.limiter.hit("chat-send", str(user_id), self.settings.sends_per_minute, 60)
+        except RateLimited:
+            # A retry of a message already stored is answered, limit or not: the app only wants its 200.
+            first = await self._first_sent(user_id, match_id, draft.client_id)
+            if first is None:
+                raise
+            return first, False
         try:
             async with self.db.transaction(), database.connection(self.db) as connection:
                 pair = await standing_pair(connection, user_id, match_id, lock=True)
                 row = await self._store(connection, pair, draft)
         except _Repeated:
-            return await self._first_sent(user_id, match_id, draft.client_id), False
+            first = await self._first_sent(user_id, match_id, draft.client_id)
+            if first is None:  # erased since: the conversation is gone with it
+                raise NotFound("no such conversation") from None
+            return first, False
         message = self._view(row)
         await fanout.deliver(
             self.valkey, (pair.other, user_id), fanout.frame("message_received", {"message": message}), origin
@@ -201,10 +211,13 @@ class ChatService:
         except (ValkeyError, OSError):
             return False
 
-    async def _first_sent(self, user_id: uuid.UUID, match_id: uuid.UUID, client_id: str) -> MessageView:
+    async def _first_sent(self, user_id: uuid.UUID, match_id: uuid.UUID, client_id: str) -> MessageView | None:
+        """The message the person first sent with this clientId, if any (409 when it went to another conversation)."""
         async with database.connection(self.db) as connection:
             row = await connection.fetchrow(f"{_MESSAGES} WHERE m.sender = $1 AND m.client_id = $2", user_id, client_id)
-            if row is None or row["match_id"] != match_id:
+            if row is None:
+                return None
+            if row["match_id"] != match_id:
                 raise Conflict("this clientId was used for a message in another conversation; make a new one")
             await standing_pair(connection, user_id, match_id, lock=False)
         return self._view(dict(row))

@@ -52,3 +52,17 @@ async def test_the_send_past_the_limit_is_a_429_with_retry_after_and_stores_noth
     for person, conversation in ((other, match_id), (third, elsewhere), (fourth, elsewhere)):
         for n in range(3):
             assert (await send(client, person, conversation, f"{person['user']['id']}-{n}")).status_code == 201
+
+
+async def test_a_retry_of_a_stored_message_is_answered_past_the_limit(
+    app: Litestar, client: httpx.AsyncClient, three_sends_a_minute: None
+) -> None:
+    [(one, _, match_id)] = await pairs(app, client)
+    first = await send(client, one, match_id, "kept")
+    for n in range(2):
+        assert (await send(client, one, match_id, f"c-{n}")).status_code == 201
+    assert_problem(await send(client, one, match_id, "new-one"), 429)
+
+    retried = await send(client, one, match_id, "kept")
+
+    assert retried.status_code == 200 and retried.json() == first.json()
