@@ -50,6 +50,26 @@ _MESSAGE_COLUMNS = (
     "m.id, m.match_id, m.seq, m.sender, m.client_id, m.type, m.content, m.created_at,"
     " p.id AS photo_id, p.width, p.height, p.blurhash"
 )
+#: The message, numbered under the conversation's row lock, with the other person's unread count moved by one:
+#: one statement, run after ``standing_pair`` has locked the match. The time is read under that lock too, not at
+#: the transaction's start (now()): a send that began first but waited for the lock would otherwise be stamped
+#: before the message numbered ahead of it; greatest() keeps the order even if the host's clock steps back.
+#: No row back means the (sender, clientId) was taken: the caller rolls back, and the number with it.
+_STORE = """
+WITH pair AS (SELECT id, user_a, user_b FROM matches WHERE id = $1),
+conversation AS (
+    INSERT INTO chat_conversations AS c (match_id, user_a, user_b, last_seq, last_message_id, last_message_at,
+        unread_a, unread_b)
+    SELECT id, user_a, user_b, 1, $3, clock_timestamp(), (user_b = $2)::int, (user_a = $2)::int FROM pair
+    ON CONFLICT (match_id) DO UPDATE SET last_seq = c.last_seq + 1, last_message_id = $3,
+        last_message_at = greatest(c.last_message_at, clock_timestamp()),
+        unread_a = c.unread_a + excluded.unread_a, unread_b = c.unread_b + excluded.unread_b
+    RETURNING last_seq, last_message_at
+)
+INSERT INTO chat_messages (id, match_id, seq, sender, client_id, type, content, photo_id, created_at)
+SELECT $3, $1, last_seq, $2, $4, $5, $6, $7, last_message_at FROM conversation
+ON CONFLICT (sender, client_id) DO NOTHING RETURNING seq, created_at
+"""
 _MESSAGES = f"SELECT {_MESSAGE_COLUMNS} FROM chat_messages m LEFT JOIN chat_photos p ON p.id = m.photo_id"
 
 
@@ -150,37 +170,19 @@ class ChatService:
             if photo is None:
                 raise NotFound("no such photo in this conversation; upload it with POST …/photos first")
         message_id = uuid.uuid4()
-        # The time is read under the conversation's row lock, not at the transaction's start (now()): a send
-        # that began first but waited for the lock would otherwise be stamped before the message numbered
-        # ahead of it. greatest() keeps the order even if the host's clock steps back.
-        seq, created_at = await connection.fetchrow(
-            "INSERT INTO chat_conversations AS c (match_id, user_a, user_b, last_seq, last_message_id,"
-            " last_message_at, unread_a, unread_b) VALUES ($1, $2, $3, 1, $4, clock_timestamp(), $5, $6)"
-            " ON CONFLICT (match_id) DO UPDATE SET last_seq = c.last_seq + 1, last_message_id = $4,"
-            " last_message_at = greatest(c.last_message_at, clock_timestamp()),"
-            " unread_a = c.unread_a + $5, unread_b = c.unread_b + $6"
-            " RETURNING last_seq, last_message_at",
+        stored = await connection.fetchrow(
+            _STORE,
             pair.match_id,
-            *((pair.me, pair.other) if pair.side == "a" else (pair.other, pair.me)),
-            message_id,
-            int(pair.side == "b"),
-            int(pair.side == "a"),
-        )
-        stored = await connection.fetchval(
-            "INSERT INTO chat_messages (id, match_id, seq, sender, client_id, type, content, photo_id, created_at)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (sender, client_id) DO NOTHING RETURNING id",
-            message_id,
-            pair.match_id,
-            seq,
             pair.me,
+            message_id,
             draft.client_id,
             draft.type,
             draft.content,
             draft.photo_id,
-            created_at,
         )
         if stored is None:
             raise _Repeated
+        seq, created_at = stored
         if not await self._reachable(pair.other):
             await publish(
                 MESSAGE_WAITING,
