@@ -22,8 +22,9 @@ class Presence:
         self.valkey = valkey
         self.seconds = seconds
 
-    async def renew(self, user_id: uuid.UUID, socket_id: str) -> bool:
-        """Keep the socket's entry alive; True when this made the person come online."""
+    async def renew(self, user_id: uuid.UUID, socket_id: str) -> int:
+        """Keep the socket's entry alive; how many of the person's other sockets were online (0: this made the
+        person come online)."""
         now = time.time()
         key = _key(user_id)
         async with self.valkey.pipeline(transaction=True) as pipe:
@@ -31,8 +32,9 @@ class Presence:
             pipe.zcard(key)
             pipe.zadd(key, {socket_id: now + self.seconds})
             pipe.expire(key, self.seconds)
-            _, before, _, _ = await pipe.execute()
-        return int(before) == 0
+            _, before, added, _ = await pipe.execute()
+        # A renewal finds its own entry among those counted: only the others are told.
+        return int(before) - (1 - int(added))
 
     async def leave(self, user_id: uuid.UUID, socket_id: str) -> bool:
         """Drop the socket's entry; True when that made the person go offline."""

@@ -10,7 +10,8 @@ lost on the way (the process's pub/sub connection dropped: 1012). A frame is nev
 what it asked for is committed. Frames a client sends are handled one at a time, in order.
 
 Close codes: 4401 no valid auth in time, or the token expired without a fresh ``auth``; 1008 the client kept
-sending faster than allowed; 1009 a frame over ``[chat] max_frame_kb`` (uvicorn); 1012 live frames were lost;
+sending faster than allowed, opened sockets faster than its requests allow, or already holds
+``SOCKETS_PER_PERSON``; 1009 a frame over ``[chat] max_frame_kb`` (uvicorn); 1012 live frames were lost;
 1013 the client did not read its frames fast enough.
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
@@ -46,6 +48,10 @@ CLOSE_UNAUTHORIZED = 4401
 CLOSE_POLICY = 1008
 CLOSE_LOST = 1012
 CLOSE_BEHIND = 1013
+#: sockets one person may hold at once, over every process: a phone, a tablet and a browser or two, with room for
+#: entries of sockets whose process died and have not lapsed yet. Each socket may cost the database a query for
+#: most frames it sends, so one account must not multiply that by opening hundreds.
+SOCKETS_PER_PERSON = 10
 
 Chats = NamedDependency[ChatService]
 
@@ -85,10 +91,15 @@ def _encode(sent: dict[str, Any]) -> str:
     return msgspec.json.encode(sent).decode()
 
 
+#: msgspec names a field missing from, or unknown to, the object it checks in the message, not after "at `$.…`"
+_FIELD_IN_MESSAGE = re.compile(r"(?:missing required|contains unknown) field `([^`]{1,40})`")
+
+
 def _invalid(exc: msgspec.ValidationError) -> Invalid:
-    """msgspec's "… - at `$.content`" as the one error shape."""
+    """msgspec's "… - at `$.content`" (or "Object missing required field `matchId`") as the one error shape."""
     message, _, where = str(exc).partition(" - at `$.")
-    field = where.rstrip("`").split(".")[0].split("[")[0] or "data"
+    named = _FIELD_IN_MESSAGE.search(message)
+    field = where.rstrip("`").split(".")[0].split("[")[0] or (named.group(1) if named else "data")
     return Invalid(f"invalid value for {field}", errors=[FieldError(field, message)])
 
 
@@ -154,8 +165,12 @@ class Connection:
             pass
 
     async def _live(self, subscription: Subscription) -> None:
+        others = await self.chats.presence.renew(self.user_id, self.id)
+        if others >= SOCKETS_PER_PERSON:
+            await self.chats.presence.leave(self.user_id, self.id)
+            raise _Close(CLOSE_POLICY, f"{SOCKETS_PER_PERSON} sockets are open for this account already; close one")
         self._queue(fanout.frame("ready", {"userId": self.user_id}))
-        if await self.chats.presence.renew(self.user_id, self.id):
+        if others == 0:
             await self._announce(online=True)
         tasks = [
             asyncio.create_task(self._read()),
@@ -188,6 +203,9 @@ class Connection:
             raise _Close(CLOSE_UNAUTHORIZED, 'send {"type": "auth", "data": {"token": "<accessToken>"}}') from None
         except Unauthorized as exc:
             raise _Close(CLOSE_UNAUTHORIZED, str(exc)[:120]) from None
+        except RateLimited as exc:
+            # Opening a socket counts as a request of its person; past their limit, a reason, not an internal error.
+            raise _Close(CLOSE_POLICY, f"too many requests; open a socket again in {exc.retry_after} s") from None
 
     async def _verify(self, token: str) -> Claims:
         issuer: TokenIssuer = self.state.token_issuer
@@ -315,9 +333,12 @@ class Connection:
     async def _typing_start(self, data: dict[str, Any]) -> None:
         """Tell the other person at most every half ``typing_seconds``; the indicator ends by itself."""
         match_id = msgspec.convert(data, MatchRef).match_id
-        other = await self._partner(match_id)
         now = time.monotonic()
         if now - self.typing_told.get(match_id, -1e9) >= self.settings.typing_seconds / 2:
+            # Checked afresh each time the other person is told: the match may have ended a moment ago, and its
+            # match_ended reaches this socket only after the worker has run the event.
+            self.partners.pop(match_id, None)
+            other = await self._partner(match_id)
             self.typing_told[match_id] = now
             await self._tell([other], "user_typing", {"matchId": match_id, "userId": self.user_id})
         if match_id in self.typing:
@@ -350,6 +371,7 @@ class Connection:
 
     def _forget(self, match_id: uuid.UUID) -> None:
         self.partners.pop(match_id, None)
+        self.typing_told.pop(match_id, None)
         handle = self.typing.pop(match_id, None)
         if handle is not None:
             handle.cancel()
