@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -25,6 +26,7 @@ from server.auth.controller import AuthController
 from server.auth.tokens import TokenIssuer
 from server.chat.controller import ChatController
 from server.chat.photos import ChatPhotoService
+from server.chat.presence import Renewals
 from server.chat.service import ChatService
 from server.chat.socket import gateway
 from server.matching.controller import MatchingController
@@ -61,8 +63,11 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
         await cache.ping(valkey)
         await storage.ping()
         signer = MediaSigner.from_settings(settings)
-        # The process's one pub/sub connection, shared by all its sockets (opened when the first subscribes).
+        # The process's one pub/sub connection, shared by all its sockets (opened when the first subscribes), and
+        # the presence of its sockets, renewed together.
         pubsub = PubSub(valkey, queue_size=settings.config.chat.send_buffer_frames)
+        renewals = Renewals(valkey, settings.config.chat.presence_seconds)
+        renewing = asyncio.create_task(renewals.run(), name="presence renewals")
         app.state.update(
             db=engine,
             valkey=valkey,
@@ -70,8 +75,10 @@ async def dependencies(app: Litestar) -> AsyncIterator[None]:
             token_issuer=TokenIssuer(settings),
             media_signer=signer,
             pubsub=pubsub,
+            renewals=renewals,
         )
         yield
+        renewing.cancel()
         await pubsub.close()
     finally:
         await valkey.aclose()

@@ -33,6 +33,7 @@ from server.auth.throttle import LoginThrottle, account_key
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
 from server.platform.events import publish
+from server.platform.pubsub import SESSION_ENDED, session_channel
 from server.platform.ratelimit import RateLimiter
 from server.settings import LimitsSection, OauthSection
 
@@ -389,11 +390,13 @@ class AuthService:
         await RefreshToken.delete().where(RefreshToken.session.is_in(session_ids) & RefreshToken.used_at.is_null())
 
     async def _mark_revoked(self, session_ids: list[uuid.UUID]) -> None:
-        """Access tokens live 15 minutes, so the mark needs to outlive them by no more than that."""
+        """Access tokens live 15 minutes, so the mark needs to outlive them by no more than that. The login's open
+        sockets are told in the same round trip, and close."""
         try:
             async with self.valkey.pipeline(transaction=False) as pipe:
                 for session_id in session_ids:
                     pipe.set(_REVOKED.format(session_id), "1", ex=ACCESS_SECONDS + 60)
+                    pipe.publish(session_channel(session_id), SESSION_ENDED)
                 await pipe.execute()
         except (ValkeyError, OSError):
             log.warning("could not mark sessions revoked in valkey; postgres still answers", exc_info=True)

@@ -7,14 +7,24 @@ socket layer decides who hears of it); it also tells ``send`` whether a recipien
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import time
 import uuid
 
 from valkey.asyncio import Valkey
+from valkey.exceptions import ValkeyError
+
+log = logging.getLogger("harvest.chat.presence")
 
 
 def _key(user_id: uuid.UUID) -> str:
     return f"presence:{user_id}"
+
+
+def count_online(user_id: uuid.UUID) -> tuple[str, str, float, str]:
+    """The command counting the person's live entries (more than 0: online), to send along with others."""
+    return ("ZCOUNT", _key(user_id), time.time(), "+inf")
 
 
 class Presence:
@@ -49,12 +59,46 @@ class Presence:
         """Those of ``people`` with a socket whose entry has not lapsed."""
         if not people:
             return set()
-        now = time.time()
         async with self.valkey.pipeline(transaction=False) as pipe:
             for person in people:
-                pipe.zcount(_key(person), now, "+inf")
+                pipe.execute_command(*count_online(person))
             counts = await pipe.execute()
         return {person for person, count in zip(people, counts, strict=True) if int(count) > 0}
+
+
+class Renewals:
+    """The entries of this process's sockets, renewed together: one pipeline of a thousand renewals at a time
+    every half ``seconds``, rather than a round trip per socket (20,000 sockets would be 700 a second)."""
+
+    def __init__(self, valkey: Valkey, seconds: int) -> None:
+        self.valkey = valkey
+        self.seconds = seconds
+        self.sockets: dict[str, uuid.UUID] = {}
+
+    def add(self, user_id: uuid.UUID, socket_id: str) -> None:
+        self.sockets[socket_id] = user_id
+
+    def discard(self, socket_id: str) -> None:
+        self.sockets.pop(socket_id, None)
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(self.seconds / 2)
+            try:
+                await self.renew_all()
+            except (ValkeyError, OSError) as exc:
+                log.warning("presence not renewed; entries lapse unless renewed soon", extra={"error": str(exc)})
+
+    async def renew_all(self) -> None:
+        until = time.time() + self.seconds
+        entries = list(self.sockets.items())
+        for start in range(0, len(entries), 1000):
+            chunk = entries[start : start + 1000]
+            async with self.valkey.pipeline(transaction=False) as pipe:
+                for socket_id, user_id in chunk:
+                    pipe.zadd(_key(user_id), {socket_id: until})
+                    pipe.expire(_key(user_id), self.seconds)
+                await pipe.execute()
 
 
 def presence_keys(user_id: uuid.UUID) -> list[str]:

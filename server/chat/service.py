@@ -23,7 +23,7 @@ from valkey.asyncio import Valkey
 from valkey.exceptions import ValkeyError
 
 from server.chat import fanout
-from server.chat.presence import Presence
+from server.chat.presence import Presence, count_online
 from server.chat.schemas import (
     ChatPhoto,
     Conversation,
@@ -129,13 +129,22 @@ class ChatService:
             return await standing_pair(connection, user_id, match_id, lock=False)
 
     async def send(
-        self, user_id: uuid.UUID, match_id: uuid.UUID, draft: Draft, origin: str | None = None
+        self,
+        user_id: uuid.UUID,
+        match_id: uuid.UUID,
+        draft: Draft,
+        *,
+        origin: str | None = None,
+        recipient: uuid.UUID | None = None,
     ) -> tuple[MessageView, bool]:
         """Store a message and tell both people's sockets (``origin``, the socket that sent it, excepted).
-        Returns the message and whether it is new (False: a retry, answered with the first message)."""
+        Returns the message and whether it is new (False: a retry, answered with the first message).
+        ``recipient``, the other person when the caller knows already, lets the send limit and whether they are
+        online be read in one round trip."""
         _check_draft(draft)
+        also = [count_online(recipient)] if recipient else []
         try:
-            await self.limiter.hit("chat-send", str(user_id), self.settings.sends_per_minute, 60)
+            replies = await self.limiter.hit("chat-send", str(user_id), self.settings.sends_per_minute, 60, also=also)
         except RateLimited:
             # A retry of a message already stored is answered, limit or not: the app only wants its 200.
             first = await self._first_sent(user_id, match_id, draft.client_id)
@@ -145,7 +154,8 @@ class ChatService:
         try:
             async with self.db.transaction(), database.connection(self.db) as connection:
                 pair = await standing_pair(connection, user_id, match_id, lock=True)
-                row = await self._store(connection, pair, draft)
+                online = bool(replies[0]) if also and replies is not None and pair.other == recipient else None
+                row = await self._store(connection, pair, draft, online)
         except _Repeated:
             first = await self._first_sent(user_id, match_id, draft.client_id)
             if first is None:  # erased since: the conversation is gone with it
@@ -157,7 +167,9 @@ class ChatService:
         )
         return message, True
 
-    async def _store(self, connection: asyncpg.Connection, pair: Pair, draft: Draft) -> dict[str, Any]:
+    async def _store(
+        self, connection: asyncpg.Connection, pair: Pair, draft: Draft, online: bool | None
+    ) -> dict[str, Any]:
         photo = None
         if draft.photo_id is not None:
             photo = await connection.fetchrow(
@@ -183,7 +195,7 @@ class ChatService:
         if stored is None:
             raise _Repeated
         seq, created_at = stored
-        if not await self._reachable(pair.other):
+        if not (online if online is not None else await self._reachable(pair.other)):
             await publish(
                 MESSAGE_WAITING,
                 {

@@ -34,11 +34,12 @@ from valkey.exceptions import ValkeyError
 
 from server.auth.tokens import Claims, TokenIssuer
 from server.chat import fanout
+from server.chat.presence import Renewals
 from server.chat.schemas import Draft
 from server.chat.service import ChatService
 from server.errors import FieldError, HarvestError, Invalid, RateLimited, Unauthorized
 from server.platform import database
-from server.platform.pubsub import MessagesLost, PubSub, Subscription, person_channel
+from server.platform.pubsub import SESSION_ENDED, MessagesLost, PubSub, Subscription, person_channel, session_channel
 from server.web.auth import auth_service
 from server.web.problems import domain_response
 
@@ -131,7 +132,10 @@ class Connection:
         self.pubsub: PubSub = state.pubsub
         self.id = uuid.uuid4().hex
         self.user_id = uuid.UUID(int=0)
+        self.session_id = uuid.UUID(int=0)
+        self.renewals: Renewals = state.renewals
         self.expires_at = 0.0
+        self.renewed = asyncio.Event()
         self.outbox: asyncio.Queue[str] = asyncio.Queue(self.settings.send_buffer_frames)
         self.bucket = _Bucket(self.settings.frames_per_second)
         self.refused = 0
@@ -154,12 +158,13 @@ class Connection:
         await self.socket.accept()
         try:
             claims = await self._first_auth()
-            self.user_id, self.expires_at = claims.user_id, claims.expires_at
-            async with self.pubsub.subscribe(person_channel(self.user_id)) as subscription:
+            self.user_id, self.session_id, self.expires_at = claims.user_id, claims.session_id, claims.expires_at
+            channels = (person_channel(self.user_id), session_channel(self.session_id))
+            async with self.pubsub.subscribe(*channels) as subscription:
                 await self._live(subscription)
         except _Close as close:
             await self._close(close.code, close.reason)
-        except TimeoutError:
+        except (TimeoutError, ValkeyError, OSError):
             await self._close(CLOSE_BEHIND, "live events are unavailable just now; reconnect in a moment")
         except _Gone:
             pass
@@ -169,6 +174,7 @@ class Connection:
         if others >= SOCKETS_PER_PERSON:
             await self.chats.presence.leave(self.user_id, self.id)
             raise _Close(CLOSE_POLICY, f"{SOCKETS_PER_PERSON} sockets are open for this account already; close one")
+        self.renewals.add(self.user_id, self.id)
         self._queue(fanout.frame("ready", {"userId": self.user_id}))
         if others == 0:
             await self._announce(online=True)
@@ -189,11 +195,14 @@ class Connection:
             await self._leave()
 
     async def _first_auth(self) -> Claims:
+        text: str | None
         try:
             async with asyncio.timeout(self.settings.auth_seconds):
                 text = await self._receive()
         except TimeoutError:
-            raise _Close(CLOSE_UNAUTHORIZED, "send auth first, within a few seconds of connecting") from None
+            text = await self._arrived_meanwhile()
+        if text is None:
+            raise _Close(CLOSE_UNAUTHORIZED, "send auth first, within a few seconds of connecting")
         try:
             sent = msgspec.json.decode(text, type=ClientFrame)
             if sent.type != "auth":
@@ -206,6 +215,15 @@ class Connection:
         except RateLimited as exc:
             # Opening a socket counts as a request of its person; past their limit, a reason, not an internal error.
             raise _Close(CLOSE_POLICY, f"too many requests; open a socket again in {exc.retry_after} s") from None
+
+    async def _arrived_meanwhile(self) -> str | None:
+        """A frame that arrived in time while this process was too busy to read it (a storm of reconnects after
+        a restart) still counts: the deadline is the client's, not the server's."""
+        try:
+            async with asyncio.timeout(0.2):
+                return await self._receive()
+        except TimeoutError:
+            return None
 
     async def _verify(self, token: str) -> Claims:
         issuer: TokenIssuer = self.state.token_issuer
@@ -281,6 +299,8 @@ class Connection:
                     if sent.pop(fanout.ORIGIN) == self.id:
                         continue
                     data = _encode(sent)
+                if data == SESSION_ENDED:
+                    raise _Close(CLOSE_UNAUTHORIZED, "this login has ended; sign in again")
                 if data.startswith('{"type":"match_ended"'):
                     self._forget(uuid.UUID(msgspec.json.decode(data)["data"]["matchId"]))
                 self._queue(data)
@@ -288,24 +308,23 @@ class Connection:
             raise _Close(CLOSE_LOST, "live events were lost; reconnect and catch up with ?after=") from None
 
     async def _keep(self) -> None:
-        """Renew presence, and end the socket when its token expires without a fresh auth."""
-        every = self.settings.presence_seconds / 2
-        while True:
-            left = self.expires_at - time.time()
-            if left <= 0:
-                raise _Close(CLOSE_UNAUTHORIZED, "the access token expired; send auth with a fresh one before it does")
-            await asyncio.sleep(min(every, left))
-            with contextlib.suppress(OSError, ValkeyError):
-                await self.chats.presence.renew(self.user_id, self.id)
+        """End the socket when its token expires without a fresh auth (presence is renewed by ``Renewals``)."""
+        while (left := self.expires_at - time.time()) > 0:
+            self.renewed.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(left):
+                    await self.renewed.wait()
+        raise _Close(CLOSE_UNAUTHORIZED, "the access token expired; send auth with a fresh one before it does")
 
     async def _reauth(self, data: dict[str, Any]) -> None:
         try:
             claims = await self._verify(msgspec.convert(data, Auth).token)
         except Unauthorized as exc:
             raise _Close(CLOSE_UNAUTHORIZED, str(exc)[:120]) from None
-        if claims.user_id != self.user_id:
-            raise _Close(CLOSE_UNAUTHORIZED, "a socket stays with the person who opened it")
+        if claims.user_id != self.user_id or claims.session_id != self.session_id:
+            raise _Close(CLOSE_UNAUTHORIZED, "a socket stays with the login that opened it; reconnect to use another")
         self.expires_at = claims.expires_at
+        self.renewed.set()
         self._queue(fanout.frame("ready", {"userId": self.user_id}))
 
     async def _partner(self, match_id: uuid.UUID) -> uuid.UUID:
@@ -325,7 +344,9 @@ class Connection:
         # The REST body plus the conversation: one definition of a message a client sends.
         match_id = msgspec.convert({"matchId": data.get("matchId")}, MatchRef).match_id
         draft = msgspec.convert({key: value for key, value in data.items() if key != "matchId"}, Draft)
-        message, _ = await self.chats.send(self.user_id, match_id, draft, origin=self.id)
+        message, _ = await self.chats.send(
+            self.user_id, match_id, draft, origin=self.id, recipient=self.partners.get(match_id)
+        )
         self._queue(fanout.frame("message_ack", {"clientId": draft.client_id, "message": message}))
         if match_id in self.typing:
             await self._stop_typing(match_id)
@@ -396,6 +417,7 @@ class Connection:
             await self._tell([row["other"] for row in rows], "presence", {"userId": self.user_id, "online": online})
 
     async def _leave(self) -> None:
+        self.renewals.discard(self.id)
         for match_id in list(self.typing):
             with contextlib.suppress(Exception):
                 await self._stop_typing(match_id)

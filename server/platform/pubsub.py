@@ -30,6 +30,15 @@ def person_channel(user_id: uuid.UUID | str) -> str:
     return f"harvest:person:{user_id}"
 
 
+def session_channel(session_id: uuid.UUID | str) -> str:
+    """The channel that tells one login's open sockets it has ended (logout, reset, erasure, a stolen token)."""
+    return f"harvest:session:{session_id}"
+
+
+#: what is published on a session's channel when the login ends
+SESSION_ENDED = '{"type":"session_ended"}'
+
+
 @dataclass(frozen=True)
 class Message:
     channel: str
