@@ -5,21 +5,29 @@ from __future__ import annotations
 
 import asyncio
 
-from valkey.asyncio import Valkey
+from valkey.asyncio import BlockingConnectionPool, Valkey
 
 from server.settings import Settings
 
+#: connections one process's client may hold; more callers than that wait for one (at most POOL_WAIT_SECONDS).
+#: Without a bound, a burst of 20,000 sockets opening at once would open thousands of connections and keep
+#: them, until Valkey's maxclients refused everyone, operators included.
+POOL_SIZE = 100
+POOL_WAIT_SECONDS = 5
+
 
 def client_for(settings: Settings) -> Valkey:
-    client: Valkey = Valkey.from_url(
+    pool = BlockingConnectionPool.from_url(
         settings.valkey_url(),
+        max_connections=POOL_SIZE,
+        timeout=POOL_WAIT_SECONDS,
         password=settings.secrets.valkey.password,
         decode_responses=True,
         socket_timeout=5,
         socket_connect_timeout=2,
         health_check_interval=30,
     )
-    return client
+    return Valkey(connection_pool=pool)
 
 
 async def ping(client: Valkey, timeout: float = 2.0) -> None:
