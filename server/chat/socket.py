@@ -136,6 +136,8 @@ class Connection:
         self.renewals: Renewals = state.renewals
         self.expires_at = 0.0
         self.renewed = asyncio.Event()
+        self.handling = False
+        self.closing = False
         self.outbox: asyncio.Queue[str] = asyncio.Queue(self.settings.send_buffer_frames)
         self.bucket = _Bucket(self.settings.frames_per_second)
         self.refused = 0
@@ -189,6 +191,11 @@ class Connection:
             for task in done:
                 task.result()
         finally:
+            # A frame being handled is let finish (a send half-way through Postgres and Valkey is not cut off,
+            # and a Valkey connection taken is given back); the other tasks only wait, and are cancelled.
+            self.closing = True
+            if self.handling:
+                await asyncio.wait(tasks[:1], timeout=5)
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -250,7 +257,13 @@ class Connection:
                 self._error(RateLimited("too many frames; slow down", retry_after=1), None)
                 continue
             self.refused = 0
-            await self._handle(text)
+            self.handling = True
+            try:
+                await self._handle(text)
+            finally:
+                self.handling = False
+            if self.closing:
+                return
 
     async def _handle(self, text: str) -> None:
         client_id = None

@@ -5,22 +5,22 @@ from __future__ import annotations
 
 import asyncio
 
-from valkey.asyncio import BlockingConnectionPool, Valkey
+from valkey.asyncio import ConnectionPool, Valkey
 
 from server.settings import Settings
 
-#: connections one process's client may hold; more callers than that wait for one (at most POOL_WAIT_SECONDS).
-#: Without a bound, a burst of 20,000 sockets opening at once would open thousands of connections and keep
-#: them, until Valkey's maxclients refused everyone, operators included.
-POOL_SIZE = 100
-POOL_WAIT_SECONDS = 5
+#: connections one process's client may hold; past that a command fails at once as Valkey being unreachable
+#: (ValkeyError), which every caller already handles. Without a bound, a burst of 20,000 sockets opening at once
+#: grew the pool to Valkey's maxclients and kept it there, refusing everyone, operators included. A pool that
+#: waits for a free connection instead would be worse: its release takes a lock, so a task cancelled there
+#: never gives its connection back, and enough of those leave every caller waiting for ever.
+POOL_SIZE = 500
 
 
 def client_for(settings: Settings) -> Valkey:
-    pool = BlockingConnectionPool.from_url(
+    pool = ConnectionPool.from_url(
         settings.valkey_url(),
         max_connections=POOL_SIZE,
-        timeout=POOL_WAIT_SECONDS,
         password=settings.secrets.valkey.password,
         decode_responses=True,
         socket_timeout=5,
