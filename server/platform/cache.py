@@ -9,12 +9,12 @@ from valkey.asyncio import ConnectionPool, Valkey
 
 from server.settings import Settings
 
-#: connections one process's client may hold; past that a command fails at once as Valkey being unreachable
+#: connections one process's client may hold (a fifth of Valkey's maxclients); past that a command fails at once, as if Valkey were unreachable
 #: (ValkeyError), which every caller already handles. Without a bound, a burst of 20,000 sockets opening at once
 #: grew the pool to Valkey's maxclients and kept it there, refusing everyone, operators included. A pool that
 #: waits for a free connection instead would be worse: its release takes a lock, so a task cancelled there
 #: never gives its connection back, and enough of those leave every caller waiting for ever.
-POOL_SIZE = 500
+POOL_SIZE = 2000
 
 
 def client_for(settings: Settings) -> Valkey:
