@@ -145,8 +145,12 @@ async def test_a_match_is_sent_live_to_each_side_and_an_ended_one_is_not(
             await client.post(UNMATCH, json={"matchId": ended["id"]}, headers=bearer(them["accessToken"]))
         ).is_success
         await run_jobs(valkey, app.state.db)
+        # The ended match is not announced; its two people hear only that it ended.
+        after = [json.loads((await asyncio.wait_for(anext(live), 5)).data) for _ in range(2)]
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(anext(live), 0.5)
     assert [frame["type"] for frame in frames] == ["match_created", "match_created"]
+    assert [frame["type"] for frame in after] == ["match_ended", "match_ended"]
+    assert {frame["data"]["matchId"] for frame in after} == {ended["id"]}
     seen = {frame["data"]["match"]["user"]["id"] for frame in frames}
     assert seen == {ids(me), ids(you)} and {frame["data"]["match"]["id"] for frame in frames} == {match["id"]}
