@@ -10,7 +10,7 @@ import typer
 
 from harvestctl import output
 from harvestctl.appliance import Appliance
-from harvestctl.commands import bench, config, db, doctor, stack, users
+from harvestctl.commands import bench, config, db, doctor, jobs, stack, users
 from harvestctl.errors import CliError, Exit
 
 app = typer.Typer(
@@ -42,6 +42,7 @@ app.command()(doctor.doctor)
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
+app.add_typer(jobs.app, name="jobs")
 app.add_typer(bench.app, name="bench")
 
 

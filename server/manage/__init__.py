@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server import settings as settings_module
-from server.manage import accounts, appliance, chat, database, discovery, objectstore
+from server.manage import accounts, appliance, chat, database, discovery, jobs, objectstore
 from server.settings import ConfigError, Settings
 
 Result = dict[str, Any]
@@ -84,6 +84,24 @@ VERBS: dict[str, Verb] = {
         lambda s, a: accounts.set_role(s, a.email, a.role),
         (("email", {}), ("role", {})),
         database=True,
+    ),
+    "jobs-list": Verb(
+        "jobs queued, in flight and retrying per lane, and the dead letters",
+        lambda s, a: jobs.overview(s, a.limit),
+        (("--limit", {"type": int, "default": 100, "help": "retries and dead letters listed at most"}),),
+    ),
+    "jobs-show": Verb("one job whole, payload included", lambda s, a: jobs.show(s, a.id), (("id", {}),)),
+    "jobs-retry": Verb(
+        "replay a dead letter (or every one) with a fresh attempt count",
+        lambda s, a: jobs.retry(s, a.id, a.all_dead),
+        (("id", {"nargs": "?"}), ("--all-dead", {"action": "store_true"})),
+        # a letter for an event that had no listener is published again, through the outbox
+        database=True,
+    ),
+    "jobs-purge": Verb(
+        "delete the dead letters, all or those older than a duration",
+        lambda s, a: jobs.purge(s, a.older_than),
+        (("--older-than", {"help": "such as 30m, 12h, 7d or 2w"}),),
     ),
     "bench-people": Verb(
         "make signed-in bench accounts (for harvestctl bench)",
