@@ -32,6 +32,8 @@ from server.chat.socket import gateway
 from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
+from server.notifications.controller import NotificationController
+from server.notifications.service import NotificationService
 from server.ops.controller import OpsController
 from server.pages import controller as pages
 from server.photos.controller import MediaController, PhotoController
@@ -105,6 +107,10 @@ def chat_service(state: State) -> ChatService:
     return ChatService(state.db, state.valkey, profile_service(state), state.media_signer, state.settings.config.chat)
 
 
+def notification_service(state: State) -> NotificationService:
+    return NotificationService(state.db)
+
+
 def chat_photo_service(state: State) -> ChatPhotoService:
     config = state.settings.config
     return ChatPhotoService(
@@ -128,6 +134,7 @@ def create_app() -> Litestar:
             MatchingController,
             ChatController,
             gateway,
+            NotificationController,
             PhotoController,
             MediaController,
             PrivacyController,
@@ -143,6 +150,7 @@ def create_app() -> Litestar:
             "matches": Provide(match_service, sync_to_thread=False),
             "chats": Provide(chat_service, sync_to_thread=False),
             "chat_photos": Provide(chat_photo_service, sync_to_thread=False),
+            "notifications": Provide(notification_service, sync_to_thread=False),
         },
         lifespan=[dependencies],
         middleware=[request_ids],

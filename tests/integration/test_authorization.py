@@ -38,6 +38,8 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
     [(talker, _, match_id)] = await pairs(app, client)
     said = await send(client, talker, match_id, "c-1", "for my match only")
     chat = f"/api/chat/conversations/{match_id}"
+    await run_jobs(valkey, db)
+    [note] = (await client.get("/api/notifications", headers=bearer(talker["accessToken"]))).json()["items"]
 
     #: endpoint → (status the intruder got, status that means refused)
     checked: dict[str, tuple[int, int]] = {
@@ -88,6 +90,10 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
                     f"{chat}/photos", files={"file": ("p.png", samples.png(), "image/png")}, headers=as_intruder
                 )
             ).status_code,
+            404,
+        ),
+        "PUT /api/notifications/{notification_id:uuid}/read": (
+            (await client.put(f"/api/notifications/{note['id']}/read", headers=as_intruder)).status_code,
             404,
         ),
     }

@@ -1,0 +1,38 @@
+"""Notification bodies (api.md, Notifications and the ``notification`` WebSocket event)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Literal
+
+from server.web.schemas import Camel
+
+Kind = Literal["match", "message"]
+
+
+class NotificationData(Camel):
+    """Ids only: what a notification is about is fetched from its own endpoint, so no message text is kept here."""
+
+    match_id: uuid.UUID
+    #: the other person of the match
+    other_user_id: uuid.UUID
+    #: for kind message, the waiting message counted last; the worker handles a burst's events side by side, so
+    #: that is not always the one sent last (the event carries nothing of the messages' order)
+    message_id: uuid.UUID | None = None
+
+
+class Notification(Camel):
+    id: uuid.UUID
+    kind: Kind
+    data: NotificationData
+    #: how many messages it tells of, for kind message
+    count: int | None
+    #: when the latest thing it tells of happened: a further waiting message moves it up the list
+    created_at: dt.datetime
+    read_at: dt.datetime | None
+
+
+class NotificationList(Camel):
+    items: list[Notification]
+    next_cursor: str | None
