@@ -129,33 +129,11 @@ async def seed_people(
 
 
 async def purge(connection: asyncpg.Connection, service: AuthService) -> dict[str, Any]:
-    """Delete every bench chat person, with their logins, matches and messages, after ending their logins as any
-    ended login ends (a token still held stops working at once)."""
+    """Delete every bench chat person, with their logins, matches and messages."""
     started = time.perf_counter()
-    purged, last = 0, uuid.UUID(int=0)
-    while True:
-        ids = [
-            row["id"]
-            for row in await connection.fetch(
-                "SELECT id FROM users WHERE id > $1 AND email LIKE $2 ORDER BY id LIMIT $3",
-                last,
-                EMAIL_LIKE,
-                seed.BATCH,
-            )
-        ]
-        if not ids:
-            break
-        last = ids[-1]
-        logins = await connection.fetch(
-            'SELECT id FROM auth_sessions WHERE "user" = ANY($1::uuid[]) AND revoked_at IS NULL', ids
-        )
-        if logins:
-            await service.revoke([row["id"] for row in logins])
-        await connection.execute("DELETE FROM users WHERE id = ANY($1::uuid[])", ids)
-        await seed._drop_cached(service.valkey, ids)
-        purged += len(ids)
+    purged = await seed.delete_people(connection, service, EMAIL_LIKE)
     if purged:
-        await seed._vacuum(connection, _PURGED_TABLES)
+        await seed.vacuum(connection, _PURGED_TABLES)
     return {"people": purged, "seconds": time.perf_counter() - started}
 
 

@@ -327,42 +327,47 @@ async def seed(connection: asyncpg.Connection, count: int, grid_km: float, passw
                 await connection.copy_records_to_table(table, records=rows, columns=columns)
         written += len(batch.users)
     copied = time.perf_counter() - started
-    await _vacuum(connection, _SEEDED_TABLES)
+    await vacuum(connection, _SEEDED_TABLES)
     return {"people": written, "copySeconds": copied, "seconds": time.perf_counter() - started}
 
 
-async def _vacuum(connection: asyncpg.Connection, tables: tuple[str, ...]) -> None:
+async def vacuum(connection: asyncpg.Connection, tables: tuple[str, ...]) -> None:
     # Also marks the new pages all-visible, which the deck's index-only scans need.
     await connection.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
 
 
 async def purge(connection: asyncpg.Connection, service: AuthService) -> dict[str, Any]:
-    """Delete every seeded person with everything that hangs off their account, in batches, then vacuum. Their
-    logins end first, as any ended login does, so a bench token still held stops working at once."""
+    """Delete every seeded person with everything that hangs off their account, in batches, then vacuum."""
     started = time.perf_counter()
+    purged = await delete_people(connection, service, EMAIL_LIKE)
+    deleted = time.perf_counter() - started
+    await vacuum(connection, _PURGED_TABLES)
+    return {"people": purged, "deleteSeconds": deleted, "seconds": time.perf_counter() - started}
+
+
+async def delete_people(connection: asyncpg.Connection, service: AuthService, email_like: str) -> int:
+    """Delete the bench people whose email is like ``email_like``, in batches; how many went. Their logins end
+    first, as any ended login does, so a bench token still held stops working at once."""
     purged, last = 0, uuid.UUID(int=0)
     while True:
         ids = [
             row["id"]
             for row in await connection.fetch(
-                "SELECT id FROM users WHERE id > $1 AND email LIKE $2 ORDER BY id LIMIT $3", last, EMAIL_LIKE, BATCH
+                "SELECT id FROM users WHERE id > $1 AND email LIKE $2 ORDER BY id LIMIT $3", last, email_like, BATCH
             )
         ]
         if not ids:
-            break
+            return purged
         last = ids[-1]
         logins = await connection.fetch(
             'SELECT id FROM auth_sessions WHERE "user" = ANY($1::uuid[]) AND revoked_at IS NULL', ids
         )
         if logins:
             await service.revoke([row["id"] for row in logins])
-        # Their profile, preferences, place, photos, index row, swipes, matches and logins go with the account.
+        # Everything of theirs (profile, place, photos, index row, swipes, matches, messages) goes with the account.
         await connection.execute("DELETE FROM users WHERE id = ANY($1::uuid[])", ids)
         await _drop_cached(service.valkey, ids)
         purged += len(ids)
-    deleted = time.perf_counter() - started
-    await _vacuum(connection, _PURGED_TABLES)
-    return {"people": purged, "deleteSeconds": deleted, "seconds": time.perf_counter() - started}
 
 
 async def _drop_cached(valkey: Valkey, ids: list[uuid.UUID]) -> None:

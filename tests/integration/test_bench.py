@@ -16,7 +16,7 @@ from server import bench
 from server.matching import candidates, deck, seed
 from server.platform import database
 from server.web.auth import auth_service
-from tests.factories import bearer, manage
+from tests.factories import bearer, manage, people_in_postgres
 from tests.integration.matching.crowd import ids, listed_neighbours, whole_deck
 
 
@@ -126,3 +126,18 @@ async def test_seeded_people_are_whole_accounts_seen_only_by_each_other_and_purg
     assert await _rows_per_table(db) == before
     assert {row["id"] for row in await db.pool.fetch("SELECT id FROM users")} == real_ids
     assert (await client.get("/api/matches/potential", headers=bearer(people[0]["accessToken"]))).status_code == 401
+
+
+async def test_the_chat_bench_people_are_matched_pairs_and_purged_without_touching_anyone_else(client, app, db):
+    real = await people_in_postgres(app, {}, {})
+    seeded = manage("bench-chat-seed", "3", "2")
+    assert seeded.returncode == 0, seeded.stderr
+    assert await db.pool.fetchval("SELECT count(*) FROM users WHERE email LIKE 'chat-%'") == 8
+    assert await db.pool.fetchval("SELECT count(*) FROM matches") == 3
+
+    purged = manage("bench-chat-purge")
+
+    assert purged.returncode == 0, purged.stderr
+    assert json.loads(purged.stdout)["people"] == 8
+    assert await db.pool.fetchval("SELECT count(*) FROM matches") == 0
+    assert {str(row["id"]) for row in await db.pool.fetch("SELECT id FROM users")} == {ids(p) for p in real}
