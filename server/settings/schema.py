@@ -170,6 +170,35 @@ class ChatSection(_Section, frozen=True):
     photos_per_hour: Annotated[int, msgspec.Meta(ge=1, le=10_000)] = 30
 
 
+class PushSection(_Section, frozen=True):
+    """Push providers' endpoints; their credentials are in secrets.toml [push]. A provider without credentials
+    is skipped (its devices get in-app notifications only) and `harvestctl doctor` warns about it."""
+
+    #: Expo's push API: messages go to <expo_url>/send, receipts are asked of <expo_url>/getReceipts
+    expo_url: str = "https://exp.host/--/api/v2/push"
+    #: FCM HTTP v1; the OAuth token endpoint and the project come from the service-account key
+    fcm_url: str = "https://fcm.googleapis.com"
+    #: APNs over HTTP/2 (api.sandbox.push.apple.com for development builds)
+    apns_url: str = "https://api.push.apple.com"
+    #: the app's bundle id (apns-topic), and the token-signing key's ids from the Apple developer account
+    apns_topic: str = ""
+    apns_key_id: str = ""
+    apns_team_id: str = ""
+    #: a PEM bundle trusted besides the system's for the providers' TLS (an outbound proxy's CA)
+    ca_file: str = ""
+    #: messages of one conversation within this many seconds become one push with a count
+    collapse_seconds: Annotated[int, msgspec.Meta(ge=0, le=300)] = 5
+    #: a push that cannot be delivered for this long (provider down, quiet hours aside) is given up
+    give_up_hours: Annotated[int, msgspec.Meta(ge=1, le=168)] = 24
+    #: Expo's receipts are asked for this many minutes after sending (its devices gone are pruned then)
+    receipts_minutes: Annotated[int, msgspec.Meta(ge=0, le=1440)] = 15
+
+
+class NotificationsSection(_Section, frozen=True):
+    #: unread notifications of kinds set to `digest` are emailed together this many minutes after the first
+    digest_minutes: Annotated[int, msgspec.Meta(ge=1, le=10_080)] = 60
+
+
 class WorkerSection(_Section, frozen=True):
     #: worker processes supervisord runs; each runs every lane and relays committed events
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
@@ -204,6 +233,8 @@ class Config(_Section, frozen=True):
     photos: PhotosSection = PhotosSection()
     matching: MatchingSection = MatchingSection()
     chat: ChatSection = ChatSection()
+    push: PushSection = PushSection()
+    notifications: NotificationsSection = NotificationsSection()
     worker: WorkerSection = WorkerSection()
     logging: LoggingSection = LoggingSection()
 
@@ -239,6 +270,18 @@ class Secrets(_Section, frozen=True):
     class Email(_Section, frozen=True):
         smtp_password: str = ""
 
+    class Push(_Section, frozen=True):
+        #: Expo's access token (the project's enhanced push security)
+        expo_access_token: str = ""
+        #: the Firebase service-account key, the JSON file's text as Google hands it out
+        fcm_service_account: str = ""
+        #: the APNs token-signing key (.p8, PEM)
+        apns_key: str = ""
+
+    class Notifications(_Section, frozen=True):
+        #: signs the one-click unsubscribe links of notification emails
+        unsubscribe_key: str
+
     class Media(_Section, frozen=True):
         #: signs the short-lived /media URLs handed to clients
         url_key: str
@@ -247,12 +290,15 @@ class Secrets(_Section, frozen=True):
     valkey: Valkey
     s3: S3
     media: Media
+    notifications: Notifications
     #: always in secrets.toml; absent from the share of a service that does not use it (the worker)
     jwt: Jwt | None = None
     #: always in secrets.toml; only SeaweedFS's own files carry it, no service's share does
     seaweedfs: Seaweedfs | None = None
     #: written by the operator when the SMTP relay needs a password
     email: Email = Email()
+    #: written by the operator for each push provider the app uses
+    push: Push = Push()
 
 
 def _check_semantics(config: Config) -> None:

@@ -26,6 +26,7 @@ def new_secrets() -> Secrets:
             volume_write_key=token(32), volume_read_key=token(32), filer_write_key=token(32), filer_read_key=token(32)
         ),
         media=Secrets.Media(url_key=token(32)),
+        notifications=Secrets.Notifications(unsubscribe_key=token(32)),
     )
 
 
