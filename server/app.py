@@ -32,7 +32,7 @@ from server.chat.socket import gateway
 from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
-from server.notifications.controller import NotificationController
+from server.notifications.controller import DeviceController, NotificationController
 from server.notifications.service import NotificationService
 from server.ops.controller import OpsController
 from server.pages import controller as pages
@@ -135,6 +135,7 @@ def create_app() -> Litestar:
             ChatController,
             gateway,
             NotificationController,
+            DeviceController,
             PhotoController,
             MediaController,
             PrivacyController,

@@ -16,8 +16,8 @@ from server.chat.service import MESSAGE_WAITING
 from server.matching import candidates
 from server.matching.deck import EXPOSURES_DUE
 from server.matching.jobs import announce_match, record_exposures, refresh_candidate
-from server.matching.service import MATCH_CREATED, MATCH_ENDED
-from server.notifications.jobs import note_match, note_message
+from server.matching.service import MATCH_CREATED, MATCH_ENDED, SUPERLIKED
+from server.notifications.jobs import note_like, note_match, note_message
 from server.photos.jobs import process_photo, purge_photos
 from server.photos.service import PROCESS_JOB, PURGE_JOB
 from server.platform.events import Lane, Listener
@@ -33,6 +33,7 @@ LISTENERS = (
     Listener("chat.delete_photo_objects", on=PURGE_PHOTOS, run=delete_photo_objects),
     Listener("notifications.note_message", on=MESSAGE_WAITING, run=note_message),
     Listener("notifications.note_match", on=MATCH_CREATED, run=note_match),
+    Listener("notifications.note_like", on=SUPERLIKED, run=note_like),
     # `harvestctl bench jobs` times the running workers' lanes with these.
     Listener("bench.note_ping", on=bench.PING, run=bench.note_ping),
     Listener("bench.make_variants", on=bench.PHOTO, run=bench.make_bench_variants, lane=Lane.HEAVY),

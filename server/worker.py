@@ -1,7 +1,8 @@
 """The background job process: ``python -m server.worker``.
 
 It runs the listeners wired in ``server/listeners.py``, every lane in one process; the operator runs more
-processes with ``[worker] processes``, and every process also relays committed events from the outbox.
+processes with ``[worker] processes``, and every process also relays committed events from the outbox and
+sends the pushes and emails that are due (``server/notifications/dispatcher.py``).
 """
 
 from __future__ import annotations
@@ -14,9 +15,12 @@ import socket
 
 from server import settings as settings_module
 from server.listeners import LISTENERS
+from server.notifications import providers
+from server.notifications.dispatcher import Dispatcher
 from server.platform import cache, database, logs
 from server.platform.events import Lane, Listeners
 from server.platform.jobs import DeadLetters, LaneLimits, OutboxRelay, Worker
+from server.platform.mail import Mailer
 from server.settings import Settings
 
 log = logging.getLogger("harvest.worker")
@@ -52,9 +56,12 @@ async def main() -> None:
         dead_letters=dead_letters,
         claim_idle_ms=settings.config.worker.reclaim_after_seconds * 1000,
     )
+    dispatcher = Dispatcher(engine, settings, providers.providers(settings), Mailer(settings))
     try:
         await asyncio.gather(
-            worker.run(stop), OutboxRelay(valkey, engine, listeners, dead_letters=dead_letters).run(stop)
+            worker.run(stop),
+            OutboxRelay(valkey, engine, listeners, dead_letters=dead_letters).run(stop),
+            dispatcher.run(stop),
         )
     finally:
         await valkey.aclose()

@@ -21,10 +21,14 @@ from litestar import Litestar
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 
+from server import settings as settings_module
 from server.listeners import LISTENERS
 from server.matching import candidates
+from server.notifications import providers
+from server.notifications.dispatcher import Dispatcher
 from server.platform.events import Listeners, publish
 from server.platform.jobs import OutboxRelay, Worker
+from server.platform.mail import Mailer
 from server.platform.storage import Storage
 from tests.integration.photos import samples
 
@@ -81,19 +85,28 @@ def provider_claims(provider: str, email: str, **overrides: Any) -> dict[str, An
 
 
 async def run_jobs(valkey: Valkey, db: PostgresEngine) -> None:
-    """What the worker process does: relay committed jobs, then run them, until none are left."""
+    """What the worker process does: relay committed jobs, run them, and send the pushes and emails due now,
+    until none are left."""
     listeners = Listeners(LISTENERS)
     relay = OutboxRelay(valkey, db, listeners)
     worker = Worker(valkey, listeners, consumer="test", block_ms=10)
     await worker.ensure_groups()
-    # Until nothing is left: a job may publish events of its own (a processed photo changes what others see).
-    moved = await relay.relay()
-    while True:
-        while await worker.step():
-            await worker.settled()
-        if not moved:
-            return
+    settings = settings_module.current()
+    dispatcher = Dispatcher(db, settings, providers.providers(settings), Mailer(settings))
+    try:
+        # Until nothing is left: a job may publish events of its own (a processed photo changes what others see).
         moved = await relay.relay()
+        while True:
+            while await worker.step():
+                await worker.settled()
+            while await dispatcher.step():
+                pass
+            if not moved:
+                return
+            moved = await relay.relay()
+    finally:
+        for provider in dispatcher.providers.values():
+            await provider.aclose()
 
 
 def token_from(message: EmailMessage) -> str:

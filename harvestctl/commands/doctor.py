@@ -122,6 +122,14 @@ def _email(appliance: Appliance) -> Check:
     )
 
 
+def _push(appliance: Appliance) -> list[Check]:
+    """A push provider without credentials is skipped: the app's people on it get no pushes, only in-app notes."""
+    return [
+        Check(f"push {name}", True, f"skipped: {reason}", "add its credentials to secrets.toml [push]", warning=True)
+        for name, reason in appliance.description["pushMissing"].items()
+    ]
+
+
 def _services(appliance: Appliance) -> tuple[list[Check], bool]:
     supervisor = Supervisor(appliance.layout["supervisor_socket"])
     if not supervisor.alive():
@@ -174,7 +182,7 @@ def doctor(ctx: typer.Context) -> None:
     except CliError as exc:
         checks.append(Check("config", False, exc.message, exc.hint))
     else:
-        checks += [_disk(appliance), _memory(appliance), _secrets(appliance), _email(appliance)]
+        checks += [_disk(appliance), _memory(appliance), _secrets(appliance), _email(appliance), *_push(appliance)]
         service_checks, running = _services(appliance)
         checks += [_ports(appliance, running), *service_checks]
         if running:

@@ -40,7 +40,7 @@ CREATE TABLE notification_devices (
     id uuid PRIMARY KEY,
     user_id uuid NOT NULL REFERENCES users (id) ON DELETE CASCADE,
     session_id uuid REFERENCES auth_sessions (id) ON DELETE CASCADE,
-    provider varchar(4) NOT NULL CHECK (provider IN ('expo', 'fcm', 'apns')),
+    provider varchar(5) NOT NULL CHECK (provider IN ('expo', 'fcm', 'apns', 'bench')),
     platform varchar(7) NOT NULL CHECK (platform IN ('ios', 'android', 'web')),
     token text NOT NULL,
     created_at timestamptz NOT NULL DEFAULT now(),

@@ -12,6 +12,7 @@ from typing import Any
 import msgspec
 
 from server import settings as settings_module
+from server.notifications import providers as push_providers
 from server.settings import Settings
 
 DEFAULTS = Path(__file__).resolve().parents[2] / "configs" / "harvest.toml"
@@ -82,6 +83,8 @@ def describe(settings: Settings) -> dict[str, Any]:
         "publicUrl": settings.public_url(),
         "embeddedStorage": settings.embedded_storage,
         "buckets": [settings.bucket("originals"), settings.bucket("media")],
+        #: push providers skipped for want of credentials, each with what is missing (names, never values)
+        "pushMissing": push_providers.missing(settings),
     }
 
 

@@ -27,6 +27,8 @@ from server.web.pagination import PageRequest
 MATCH_CREATED = "matching.match_created"
 #: a match ended (unmatch, or one of the two erased): {matchId, userIds}
 MATCH_ENDED = "matching.match_ended"
+#: a superlike that made no match (yet): its target is told someone superliked them
+SUPERLIKED = "matching.superliked"
 _LIKES = ("like", "superlike")
 
 
@@ -96,6 +98,8 @@ class MatchService:
                 made = await self._standing_match(connection, user_id, target_id)
             elif action in _LIKES:
                 made = await self._match_if_mutual(connection, user_id, target_id)
+                if made is None and action == "superlike":
+                    await publish(SUPERLIKED, {"userId": str(target_id), "fromUserId": str(user_id)})
             else:
                 made = None
         if made is None:

@@ -58,3 +58,12 @@ async def note_match(job: Job) -> None:
     if not await _still_matched(user_id, other_id):
         return
     await _tell(user_id, await _notifications().note_match(user_id, uuid.UUID(job.payload["matchId"]), other_id))
+
+
+async def note_like(job: Job) -> None:
+    """A superlike that made no match (``matching.superliked``) is one notification for its target, unless a
+    match came of it since (the match's own notification tells of that)."""
+    user_id, liker_id = uuid.UUID(job.payload["userId"]), uuid.UUID(job.payload["fromUserId"])
+    if await _still_matched(user_id, liker_id):
+        return
+    await _tell(user_id, await _notifications().note_like(user_id, liker_id))

@@ -1,6 +1,7 @@
 """Notifications in export and erasure.
 
-A person's notifications go with them. Those of the people they matched name them too, and go as well: each
+A person's notifications, devices, preferences and deliveries go with them (a device's token is left out of
+the export: it addresses the phone at its provider, and is of no use to the person). Those of the people they matched name them too, and go as well: each
 notification references its match, which matching's erasure deletes, and the foreign key cascades.
 """
 
@@ -21,12 +22,36 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
             " FROM notifications WHERE user_id = $1 ORDER BY created_at, id",
             user_id,
         )
-    return {"notifications": [dict(row) | {"data": json.loads(row["data"])} for row in rows]}
+        devices = await connection.fetch(
+            "SELECT id, provider, platform, created_at FROM notification_devices WHERE user_id = $1 ORDER BY created_at",
+            user_id,
+        )
+        preferences = await connection.fetchrow(
+            "SELECT kinds, previews, quiet_start, quiet_end, updated_at FROM notification_preferences WHERE user_id = $1",
+            user_id,
+        )
+        deliveries = await connection.fetch(
+            "SELECT id, channel, kind, state, attempts, created_at, sent_at FROM notification_deliveries"
+            " WHERE user_id = $1 ORDER BY created_at",
+            user_id,
+        )
+    return {
+        "notifications": [dict(row) | {"data": json.loads(row["data"])} for row in rows],
+        "devices": [dict(row) for row in devices],
+        "preferences": dict(preferences) | {"kinds": json.loads(preferences["kinds"])} if preferences else None,
+        "deliveries": [dict(row) for row in deliveries],
+    }
 
 
 async def erase(user_id: uuid.UUID) -> None:
     async with database.connection(database.engine()) as connection:
-        await connection.execute("DELETE FROM notifications WHERE user_id = $1", user_id)
+        # A like still owed to its target names the liker.
+        await connection.execute("DELETE FROM notification_deliveries WHERE about = $1", user_id)
+        for table in _TABLES:
+            await connection.execute(f"DELETE FROM {table} WHERE user_id = $1", user_id)  # noqa: S608 - names above
 
 
-PRIVACY = DomainData(name="notifications", tables=("notifications",), export=export, erase=erase)
+#: deliveries first: they reference the devices
+_TABLES = ("notification_deliveries", "notifications", "notification_devices", "notification_preferences")
+
+PRIVACY = DomainData(name="notifications", tables=_TABLES, export=export, erase=erase)

@@ -16,7 +16,12 @@ import asyncpg
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
-from server.errors import NotFound
+from server.errors import FieldError, Invalid, NotFound
+from server.notifications import devices
+from server.notifications import preferences as preference_store
+from server.notifications.deliveries import owe_notification
+from server.notifications.devices import Device, DeviceRegistration
+from server.notifications.preferences import Preferences, PreferencesChange, QuietHours
 from server.notifications.schemas import Notification, NotificationData, NotificationList
 from server.platform import database
 from server.web.pagination import PageRequest
@@ -32,6 +37,12 @@ WHERE NOT EXISTS (
 ON CONFLICT (user_id, match_id) WHERE kind = 'message' AND read_at IS NULL DO UPDATE
 SET message_ids = notifications.message_ids || EXCLUDED.message_ids, data = EXCLUDED.data, created_at = now()
 WHERE NOT EXCLUDED.message_ids[1] = ANY(notifications.message_ids)
+RETURNING id, kind, data, cardinality(message_ids) AS counted, created_at, read_at
+"""
+
+_NOTE_LIKE = """
+INSERT INTO notifications (id, user_id, kind, about_user_id, data) VALUES ($1, $2, 'like', $3, $4::jsonb)
+ON CONFLICT (user_id, about_user_id) WHERE kind = 'like' DO NOTHING
 RETURNING id, kind, data, cardinality(message_ids) AS counted, created_at, read_at
 """
 
@@ -65,6 +76,10 @@ class NotificationService:
         data = NotificationData(match_id=match_id, other_user_id=sender_id, message_id=message_id)
         return await self._note(_NOTE_MESSAGE, user_id, match_id, data, message_id)
 
+    async def note_like(self, user_id: uuid.UUID, liker_id: uuid.UUID) -> Notification | None:
+        """The person's notification that someone superliked them; one per liker."""
+        return await self._note(_NOTE_LIKE, user_id, liker_id, NotificationData(other_user_id=liker_id))
+
     async def note_match(self, user_id: uuid.UUID, match_id: uuid.UUID, other_id: uuid.UUID) -> Notification | None:
         """The person's notification of a new match; None if they have it already (or the match is gone)."""
         return await self._note(
@@ -72,14 +87,18 @@ class NotificationService:
         )
 
     async def _note(
-        self, statement: str, user_id: uuid.UUID, match_id: uuid.UUID, data: NotificationData, *more: Any
+        self, statement: str, user_id: uuid.UUID, about: uuid.UUID, data: NotificationData, *more: Any
     ) -> Notification | None:
+        """Store the notification and, in the same transaction, the pushes or email it owes: a listener that dies
+        between the two leaves neither, and its retry makes both."""
         body = msgspec.json.encode(data).decode()
         try:
-            async with database.connection(self.db) as connection:
-                row = await connection.fetchrow(statement, uuid.uuid4(), user_id, match_id, body, *more)
+            async with database.connection(self.db) as connection, connection.transaction():
+                row = await connection.fetchrow(statement, uuid.uuid4(), user_id, about, body, *more)
+                if row is not None:
+                    await owe_notification(connection, user_id, row["kind"], about, data.message_id)
         except asyncpg.ForeignKeyViolationError:
-            # The match or the person was erased after the event: there is nobody left to tell, or nothing to.
+            # The match or a person was erased after the event: there is nobody left to tell, or nothing to.
             return None
         return _view(row) if row else None
 
@@ -111,3 +130,28 @@ class NotificationService:
             )
         if found is None:
             raise NotFound("no such notification")
+
+    async def register_device(
+        self, user_id: uuid.UUID, session_id: uuid.UUID, registration: DeviceRegistration
+    ) -> tuple[Device, bool]:
+        async with database.connection(self.db) as connection:
+            return await devices.register(connection, user_id, session_id, registration)
+
+    async def remove_device(self, user_id: uuid.UUID, device_id: uuid.UUID) -> None:
+        async with database.connection(self.db) as connection:
+            await devices.remove(connection, user_id, device_id)
+
+    async def preferences(self, user_id: uuid.UUID) -> Preferences:
+        async with database.connection(self.db) as connection:
+            return await preference_store.preferences(connection, user_id)
+
+    async def change_preferences(self, user_id: uuid.UUID, change: PreferencesChange) -> Preferences:
+        quiet = change.quiet_hours
+        if isinstance(quiet, QuietHours) and quiet.start == quiet.end:
+            raise Invalid(
+                "quiet hours must end at another time than they start",
+                errors=[FieldError("quietHours", "start and end are equal; send null to turn quiet hours off")],
+            )
+        async with database.connection(self.db) as connection, connection.transaction():
+            await preference_store.change(connection, user_id, change)
+            return await preference_store.preferences(connection, user_id)
