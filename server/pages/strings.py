@@ -42,6 +42,15 @@ ENGLISH: Final[dict[str, str]] = {
         "Nothing arrived? Look in the spam folder, or ask again in a few minutes."
     ),
     "link_invalid_verify": "Sign in to the app and ask for a new confirmation email.",
+    "unsubscribe_title": "Stop digest emails",
+    "unsubscribe_body": (
+        "Press the button to stop the emails that gather your {service} notifications. "
+        "You can turn them on again in the app's notification settings."
+    ),
+    "unsubscribe_submit": "Stop these emails",
+    "unsubscribed_title": "You will get no more digest emails",
+    "unsubscribed_body": "Notifications you had gathered into the digest are now off. The app still lists them.",
+    "unsubscribe_invalid_body": "This unsubscribe link is not complete. Open the link from the latest email again.",
     "error_title": "Something went wrong",
     "error_refused": "This form expired or was not sent from this page. Open the link from your email again.",
     "error_rate_limited": "Too many attempts from your network. Wait a minute and try again.",
