@@ -6,7 +6,7 @@ import uuid
 
 from litestar import Controller, Response, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath
+from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from server.notifications.devices import Device, DeviceRegistration
@@ -39,7 +39,7 @@ class NotificationController(Controller):
 
     @put("/preferences")
     async def change_preferences(
-        self, data: PreferencesChange, notifications: Notifications, claims: Caller
+        self, data: JSONBody[PreferencesChange], notifications: Notifications, claims: Caller
     ) -> Preferences:
         """Change what is given and keep the rest. Pushes held by quiet hours are re-read at once: ending quiet
         hours releases them, turning a kind off drops them."""
@@ -58,7 +58,7 @@ class DeviceController(Controller):
 
     @post("/")
     async def register(
-        self, data: DeviceRegistration, notifications: Notifications, claims: Caller
+        self, data: JSONBody[DeviceRegistration], notifications: Notifications, claims: Caller
     ) -> Response[Device]:
         """Register this login's push token: 201 the first time, 200 with the same device when it is registered
         again. A token registered by another account moves here. The device is removed when this login ends

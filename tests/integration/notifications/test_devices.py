@@ -88,7 +88,9 @@ async def test_tokens_that_do_not_fit_their_provider_are_refused(app: Litestar, 
     assert_invalid(await add_device(client, person, "not-hex", provider="apns"), "token")
     assert_invalid(await add_device(client, person, apns_token(), provider="apns", platform="android"), "platform")
     assert_invalid(await add_device(client, person, "short", provider="fcm", platform="android"), "token")
-    assert_invalid(await add_device(client, person, "ExponentPushToken[x]", provider="expo", platform="web"), "platform")
+    assert_invalid(
+        await add_device(client, person, "ExponentPushToken[x]", provider="expo", platform="web"), "platform"
+    )
     refused = await client.post(
         DEVICES,
         json={"token": apns_token(), "platform": "ios", "provider": "apns", "owner": "someone"},
