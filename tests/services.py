@@ -36,6 +36,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from server import settings as settings_module
+from tests.push_fakes import PushFakes
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
@@ -81,6 +82,8 @@ class Stack:
     settings: settings_module.Settings
     mailbox: Mailbox
     identity: IdentityProvider
+    #: Expo, FCM and APNs as servers on loopback, with the credentials secrets.toml names
+    push: PushFakes
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
 
     def stop(self) -> None:
@@ -281,9 +284,13 @@ def running_stack() -> Iterator[Stack]:
     smtp = SMTPController(mailbox, hostname="127.0.0.1", port=free_port(), ready_timeout=15)
     smtp.start()
     identity = IdentityProvider()
-    (etc / "harvest.toml").write_text(_config_text(free_port(), weed, smtp.port, identity.port))
-    (etc / "secrets.toml").write_text(settings_module.render_secrets(settings_module.new_secrets()))
-    stack = Stack(root=root, settings=settings_module.load(str(root)), mailbox=mailbox, identity=identity)
+    push = PushFakes()
+    push.start()
+    config = _config_text(free_port(), weed, smtp.port, identity.port) + "\n" + push.config_toml()
+    (etc / "harvest.toml").write_text(config)
+    secrets = msgspec.structs.replace(settings_module.new_secrets(), push=push.secrets())
+    (etc / "secrets.toml").write_text(settings_module.render_secrets(secrets))
+    stack = Stack(root=root, settings=settings_module.load(str(root)), mailbox=mailbox, identity=identity, push=push)
     try:
         _start_postgres(stack)
         _start_valkey(stack)
@@ -292,4 +299,5 @@ def running_stack() -> Iterator[Stack]:
     finally:
         smtp.stop()
         identity.stop()
+        push.stop()
         stack.stop()
