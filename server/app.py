@@ -34,6 +34,7 @@ from server.matching.deck import DeckService
 from server.matching.service import MatchService
 from server.notifications.controller import DeviceController, NotificationController
 from server.notifications.service import NotificationService
+from server.notifications.unsubscribe import UnsubscribeController
 from server.ops.controller import OpsController
 from server.pages import controller as pages
 from server.photos.controller import MediaController, PhotoController
@@ -136,6 +137,7 @@ def create_app() -> Litestar:
             gateway,
             NotificationController,
             DeviceController,
+            UnsubscribeController,
             PhotoController,
             MediaController,
             PrivacyController,

@@ -17,6 +17,8 @@ from server.notifications.preferences import settled
 
 #: NOTIFY channel that wakes the dispatchers when something is owed now
 CHANNEL = "harvest_deliveries"
+#: settled deliveries are kept this long, for the digest's "since the last one" and for support questions
+KEEP_DAYS = 7
 
 _OWE_PUSH = """
 INSERT INTO notification_deliveries (id, user_id, channel, device_id, kind, topic, about, message_ids, due_at)
@@ -29,7 +31,7 @@ RETURNING id
 
 _OWE_EMAIL = """
 INSERT INTO notification_deliveries (id, user_id, channel, kind, topic, due_at)
-VALUES (gen_random_uuid(), $1, 'email', $2, $2, now() + $3 * interval '1 second')
+VALUES (gen_random_uuid(), $1, 'email', $2::text, $2::text, now() + $3 * interval '1 second')
 ON CONFLICT (user_id, topic) WHERE state = 'pending' AND channel = 'email' DO NOTHING
 """
 

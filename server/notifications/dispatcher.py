@@ -27,7 +27,7 @@ import asyncpg
 from piccolo.engine.postgres import PostgresEngine
 
 from server.notifications import email, pushes
-from server.notifications.deliveries import CHANNEL
+from server.notifications.deliveries import CHANNEL, KEEP_DAYS
 from server.notifications.preferences import settled
 from server.notifications.providers.base import Outcome, Provider, Push, Verdict
 from server.platform import database
@@ -36,8 +36,6 @@ from server.settings import Settings
 
 log = logging.getLogger("harvest.notifications")
 
-#: settled deliveries are kept this long for `harvestctl` and the digest's "since the last one"
-KEEP_DAYS = 7
 #: an Expo receipt not ready a day after sending is not asked for again
 RECEIPT_PATIENCE = dt.timedelta(days=1)
 

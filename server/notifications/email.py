@@ -17,12 +17,9 @@ import asyncpg
 
 from server import settings as settings_module
 from server.auth.service import issue_email_token
+from server.notifications.deliveries import KEEP_DAYS
 from server.notifications.preferences import settled
 from server.notifications.unsubscribe import unsubscribe_url
-
-#: with no sent digest kept to start from (the dispatcher forgets settled deliveries after a week), a digest
-#: tells of the last week's unread notifications, not of older ones an earlier, forgotten digest covered
-HORIZON_DAYS = 7
 
 _ACCOUNT_MESSAGES = {
     "verify": (
@@ -105,7 +102,7 @@ async def _digest(connection: asyncpg.Connection, user_id: uuid.UUID, to: str, n
     kinds = [kind for kind, mode in preferences.kinds.items() if mode == "digest"]
     if not kinds:  # every kind was moved off the digest (or unsubscribed) while this one waited
         return None
-    rows = await connection.fetch(_UNTOLD, user_id, kinds, HORIZON_DAYS)
+    rows = await connection.fetch(_UNTOLD, user_id, kinds, KEEP_DAYS)
     if not rows:
         return None
     settings = settings_module.current()

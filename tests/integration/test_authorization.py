@@ -40,6 +40,13 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
     chat = f"/api/chat/conversations/{match_id}"
     await run_jobs(valkey, db)
     [note] = (await client.get("/api/notifications", headers=bearer(talker["accessToken"]))).json()["items"]
+    device = (
+        await client.post(
+            "/api/users/devices",
+            json={"token": "ab" * 32, "platform": "ios", "provider": "apns"},
+            headers=bearer(owner["accessToken"]),
+        )
+    ).json()
 
     #: endpoint → (status the intruder got, status that means refused)
     checked: dict[str, tuple[int, int]] = {
@@ -90,6 +97,10 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
                     f"{chat}/photos", files={"file": ("p.png", samples.png(), "image/png")}, headers=as_intruder
                 )
             ).status_code,
+            404,
+        ),
+        "DELETE /api/users/devices/{device_id:uuid}": (
+            (await client.delete(f"/api/users/devices/{device['id']}", headers=as_intruder)).status_code,
             404,
         ),
         "PUT /api/notifications/{notification_id:uuid}/read": (

@@ -11,25 +11,17 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import pytest
 from litestar import Litestar
 from valkey.asyncio import Valkey
 
 from server.notifications.email import Letter, compose
-from server.notifications.unsubscribe import PATH, UnsubscribeController
+from server.notifications.unsubscribe import PATH
 from tests.factories import register, run_jobs
 from tests.integration.chat.stored import assert_problem
 from tests.integration.chat.talk import send
 from tests.integration.matching.crowd import crowd_in_one_cell, headers, ids, matched, swipe
 
 PREFERENCES = "/api/notifications/preferences"
-
-
-@pytest.fixture(autouse=True)
-def unsubscribe_routed(app: Litestar) -> None:
-    """The controller on the test app, until server/app.py registers it itself."""
-    if not any(route.path == PATH for route in app.routes):
-        app.register(UnsubscribeController)
 
 
 async def composed(app: Litestar, user_id: str | uuid.UUID, kind: str, delivery_id: uuid.UUID | None = None) -> Any:
