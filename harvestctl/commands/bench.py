@@ -1,11 +1,12 @@
-"""``bench profiles``, ``bench photos``, ``bench jobs``, ``bench discovery`` and ``bench chat``: figures from this
-appliance over loopback.
+"""``bench profiles``, ``bench photos``, ``bench jobs``, ``bench discovery``, ``bench chat`` and ``bench
+notifications``: figures from this appliance over loopback.
 
 Machines differ and are noisy, so the headline figures are ratios to ``/health`` measured in the same
 run. Bench accounts (``@bench.invalid``) are made for the run and erased afterwards, by the same
 erasure a person's own account deletion runs. ``bench discovery`` seeds synthetic people
 (``@seed.bench.invalid``, shown only to each other) and keeps them for the next run, until ``--purge``;
-``bench chat`` seeds matched pairs (``chat-…@seed.bench.invalid``) and removes them at the end.
+``bench chat`` seeds matched pairs (``chat-…@seed.bench.invalid``) and removes them at the end, as ``bench
+notifications`` does with its own (``push-…@seed.bench.invalid``).
 """
 
 from __future__ import annotations
@@ -639,3 +640,71 @@ def _chat_run(
             "perSocketKB": (after - before) / opened / 1024,
         },
     }
+
+
+def _notification_rows(value: dict[str, Any]) -> list[list[str]]:
+    delay = value["delay"]
+    rows = [
+        ["events (both sides of each new match) / pairs", f"{value['events']:,} / {value['pairs']:,}"],
+        [
+            "pushes received / expected",
+            f"{value['pushesReceived']:,} / {value['pushesExpected']:,} (missing {value['missing']:,})",
+        ],
+        ["duplicated / strays", f"{value['duplicates']:,} / {value['strays']:,}"],
+        ["events/s (commit → last push at the provider)", f"{value['eventsPerSecond']:,.0f}"],
+        [
+            "delay commit → provider request p50 / p99 / max",
+            f"{delay['p50Ms']:,.1f} / {delay['p99Ms']:,.1f} / {delay['maxMs']:,.1f} ms",
+        ],
+        ["seeding / publishing", f"{value['seedSeconds']:.1f} s / {value['publishSeconds']:.1f} s"],
+    ]
+    rows += [
+        [f"deliveries {row['state']}", f"{row['count']:,}{' (' + row['detail'] + ')' if row['detail'] else ''}"]
+        for row in value["deliveries"]
+    ]
+    return rows
+
+
+@app.command("notifications")
+def notifications(
+    ctx: typer.Context,
+    *,
+    events: Annotated[
+        int, typer.Option(min=2, max=20_000, help="new-match events to publish (two a seeded pair)")
+    ] = 2000,
+    timeout: Annotated[int, typer.Option(min=5, max=600, help="seconds to wait for the last push")] = 120,
+    purge: Annotated[bool, typer.Option(help="only remove the people of a run that did not finish")] = False,
+) -> None:
+    """Notifications end to end: seeded matched pairs (push-…@seed.bench.invalid, each with one device of the bench
+    provider) are told of their match by the running workers, through the outbox, the listener and the dispatcher,
+    to a receiver on loopback in place of Expo. The events are committed at once, in one transaction. Prints
+    events/s from the commit to the last push and the delay from commit to provider request (p50/p99/max); exits 1
+    if a push was missing or duplicated. The seeded people are removed at the end."""
+    appliance: Appliance = ctx.obj
+    appliance.require_root("bench notifications")
+    if purge:
+        gone = appliance.manage("bench-notifications-purge")
+        appliance.out.table(
+            "bench notification people removed", ["Figure", "Value"], [["people", f"{gone['people']:,}"]], gone
+        )
+        return
+    with appliance.out.progress("checking the worker") as step:
+        workers = [p for p in Supervisor(appliance.layout["supervisor_socket"]).processes() if p.service == "worker"]
+        if not any(process.state == "RUNNING" for process in workers):
+            raise CliError("no worker process is running", "start it with `harvestctl start worker`", Exit.NOT_RUNNING)
+        step(f"seeding {events // 2:,} matched pairs, publishing {events:,} events and waiting for their pushes")
+        value = appliance.manage("bench-notifications", str(events), "--timeout", str(timeout))
+    appliance.out.table(
+        f"notifications: {value['events']:,} new-match events committed at once, through the workers to a loopback"
+        " provider",
+        ["Figure", "Value"],
+        _notification_rows(value),
+        value,
+    )
+    if value["missing"] or value["duplicates"]:
+        hint = (
+            "the workers run without the bench provider: update the release and `harvestctl restart worker`"
+            if any("bench is not configured" in (row["detail"] or "") for row in value["deliveries"])
+            else "see `harvestctl logs worker`"
+        )
+        raise CliError(f"{value['missing']} pushes missing, {value['duplicates']} duplicated", hint)

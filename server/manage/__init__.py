@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server import settings as settings_module
-from server.manage import accounts, appliance, chat, database, discovery, jobs, objectstore
+from server.manage import accounts, appliance, chat, database, discovery, jobs, notifications, objectstore
 from server.settings import ConfigError, Settings
 
 Result = dict[str, Any]
@@ -158,6 +158,19 @@ VERBS: dict[str, Verb] = {
     ),
     "bench-chat-purge": Verb(
         "delete every bench chat person, with their matches and messages", lambda s, _: chat.purge(s), database=True
+    ),
+    "bench-notifications": Verb(
+        "publish EVENTS new-match events for seeded pairs (push-…@seed.bench.invalid) and time their pushes through"
+        " the running workers to a loopback receiver; the people are removed at the end",
+        lambda s, a: notifications.bench(s, a.events, a.timeout),
+        (
+            ("events", {"type": int}),
+            ("--timeout", {"type": float, "default": 120.0, "help": "seconds to wait for the last push"}),
+        ),
+        database=True,
+    ),
+    "bench-notifications-purge": Verb(
+        "delete every bench notification person", lambda s, _: notifications.purge(s), database=True
     ),
 }
 

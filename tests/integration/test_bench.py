@@ -1,9 +1,10 @@
 """The bench's helpers: its accounts work like anyone's and leave nothing behind; the photo it uses
 carries the metadata the pipeline must strip; the discovery bench's seeded people are whole accounts that
-only ever meet each other, and go without a trace."""
+only ever meet each other, and go without a trace; the notification bench's pushes each arrive once."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import io
@@ -13,8 +14,15 @@ import uuid
 from PIL import Image
 
 from server import bench
+from server import settings as settings_module
+from server.listeners import LISTENERS
 from server.matching import candidates, deck, seed
+from server.notifications.dispatcher import Dispatcher
+from server.notifications.providers.bench import BenchProvider
 from server.platform import database
+from server.platform.events import Listeners
+from server.platform.jobs import OutboxRelay, Worker
+from server.platform.mail import Mailer
 from server.web.auth import auth_service
 from tests.factories import bearer, manage, people_in_postgres
 from tests.integration.matching.crowd import ids, listed_neighbours, whole_deck
@@ -141,3 +149,36 @@ async def test_the_chat_bench_people_are_matched_pairs_and_purged_without_touchi
     assert json.loads(purged.stdout)["people"] == 8
     assert await db.pool.fetchval("SELECT count(*) FROM matches") == 0
     assert {str(row["id"]) for row in await db.pool.fetch("SELECT id FROM users")} == {ids(p) for p in real}
+
+
+async def test_the_notifications_bench_follows_each_new_match_to_one_push_and_removes_its_people(app, db, valkey):
+    real = await people_in_postgres(app, {}, {})
+    settings = settings_module.current()
+    listeners = Listeners(LISTENERS)
+    # The appliance's worker process, in this loop: relay, listeners and a dispatcher with the bench provider.
+    parts = (
+        OutboxRelay(valkey, db, listeners, poll_seconds=0.1),
+        Worker(valkey, listeners, consumer="bench-test", block_ms=10),
+        Dispatcher(db, settings, {"bench": BenchProvider()}, Mailer(settings), poll_seconds=0.1),
+    )
+    stop = asyncio.Event()
+    running = [asyncio.create_task(part.run(stop)) for part in parts]
+    try:
+        # The verb as harvestctl runs it, in a process of its own with its own receiver.
+        answer = await asyncio.to_thread(manage, "bench-notifications", "60", "--timeout", "30")
+    finally:
+        stop.set()
+        await asyncio.gather(*running)
+    assert answer.returncode == 0, answer.stderr
+    figures = json.loads(answer.stdout)
+
+    assert figures["events"] == figures["pushesExpected"] == figures["pushesReceived"] == 60, figures
+    assert (figures["missing"], figures["duplicates"], figures["strays"]) == (0, 0, 0)
+    assert figures["deliveries"] == [{"state": "sent", "detail": None, "count": 60}]
+    assert figures["eventsPerSecond"] > 0
+    delay = figures["delay"]
+    assert 0 < delay["p50Ms"] <= delay["p99Ms"] <= delay["maxMs"]
+    assert figures["purged"] == 60
+    assert {str(row["id"]) for row in await db.pool.fetch("SELECT id FROM users")} == {ids(p) for p in real}
+    for table in ("matches", "notification_devices", "notifications", "notification_deliveries"):
+        assert await db.pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
