@@ -9,7 +9,9 @@ import dataclasses
 import datetime as dt
 import io
 import json
+import time
 import uuid
+from typing import Any
 
 from PIL import Image
 
@@ -18,6 +20,7 @@ from server import settings as settings_module
 from server.listeners import LISTENERS
 from server.matching import candidates, deck, seed
 from server.notifications.dispatcher import Dispatcher
+from server.notifications.providers.base import Provider
 from server.notifications.providers.bench import BenchProvider
 from server.platform import database
 from server.platform.events import Listeners
@@ -151,26 +154,32 @@ async def test_the_chat_bench_people_are_matched_pairs_and_purged_without_touchi
     assert {str(row["id"]) for row in await db.pool.fetch("SELECT id FROM users")} == {ids(p) for p in real}
 
 
-async def test_the_notifications_bench_follows_each_new_match_to_one_push_and_removes_its_people(app, db, valkey):
-    real = await people_in_postgres(app, {}, {})
+async def _notifications_bench(db, valkey, providers: dict[str, Provider], *args: str) -> dict[str, Any]:
+    """``bench-notifications`` as harvestctl runs it, in a process of its own with its own receiver, while this
+    loop does what the appliance's worker process does: relay, listeners, and a dispatcher with these providers."""
     settings = settings_module.current()
     listeners = Listeners(LISTENERS)
-    # The appliance's worker process, in this loop: relay, listeners and a dispatcher with the bench provider.
     parts = (
         OutboxRelay(valkey, db, listeners, poll_seconds=0.1),
         Worker(valkey, listeners, consumer="bench-test", block_ms=10),
-        Dispatcher(db, settings, {"bench": BenchProvider()}, Mailer(settings), poll_seconds=0.1),
+        Dispatcher(db, settings, providers, Mailer(settings), poll_seconds=0.1),
     )
     stop = asyncio.Event()
     running = [asyncio.create_task(part.run(stop)) for part in parts]
     try:
-        # The verb as harvestctl runs it, in a process of its own with its own receiver.
-        answer = await asyncio.to_thread(manage, "bench-notifications", "60", "--timeout", "30")
+        answer = await asyncio.to_thread(manage, "bench-notifications", *args)
     finally:
         stop.set()
         await asyncio.gather(*running)
     assert answer.returncode == 0, answer.stderr
-    figures = json.loads(answer.stdout)
+    figures: dict[str, Any] = json.loads(answer.stdout)
+    return figures
+
+
+async def test_the_notifications_bench_follows_each_new_match_to_one_push_and_removes_its_people(app, db, valkey):
+    real = await people_in_postgres(app, {}, {})
+
+    figures = await _notifications_bench(db, valkey, {"bench": BenchProvider()}, "60", "--timeout", "30")
 
     assert figures["events"] == figures["pushesExpected"] == figures["pushesReceived"] == 60, figures
     assert (figures["missing"], figures["duplicates"], figures["strays"]) == (0, 0, 0)
@@ -182,3 +191,16 @@ async def test_the_notifications_bench_follows_each_new_match_to_one_push_and_re
     assert {str(row["id"]) for row in await db.pool.fetch("SELECT id FROM users")} == {ids(p) for p in real}
     for table in ("matches", "notification_devices", "notifications", "notification_deliveries"):
         assert await db.pool.fetchval(f"SELECT count(*) FROM {table}") == 0, table
+
+
+async def test_the_notifications_bench_stops_waiting_once_workers_without_the_bench_provider_drop_every_push(
+    app, db, valkey
+):
+    started = time.monotonic()
+
+    figures = await _notifications_bench(db, valkey, {}, "20", "--timeout", "50")
+
+    assert time.monotonic() - started < 25
+    assert (figures["pushesReceived"], figures["missing"]) == (0, 20)
+    assert figures["deliveries"] == [{"state": "dropped", "detail": "bench is not configured", "count": 20}]
+    assert figures["purged"] == 20 and await db.pool.fetchval("SELECT count(*) FROM users") == 0
