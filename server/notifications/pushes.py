@@ -92,8 +92,9 @@ async def compose(
             token=row.token,
             title=title,
             body=body,
-            collapse_id=row.topic,
-            thread_id=row.topic,
+            # Likes replace each other on the device under one id that names no one.
+            collapse_id="likes" if row.kind == "like" else row.topic,
+            thread_id="likes" if row.kind == "like" else row.topic,
             badge=unread.get(row.user_id, 0),
             # A like's push names no one, not even to the provider; the app opens its likes.
             data={"kind": row.kind, "deliveryId": str(row.id)}
