@@ -3,6 +3,7 @@ it authenticates, and how it reads every kind of answer into a verdict."""
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import json
 import secrets
@@ -202,6 +203,19 @@ async def test_apns_unregistered_and_malformed_tokens_are_invalid_tokens(apns: A
 
     assert gone.verdict is Verdict.INVALID_TOKEN and "Unregistered" in gone.detail
     assert bad.verdict is Verdict.INVALID_TOKEN and "BadDeviceToken" in bad.detail
+
+
+async def test_a_held_request_is_taken_by_the_fake_before_the_sender_hears_back(apns: Apns, fakes: PushFakes) -> None:
+    held = push(apns_token())
+    fakes.hold(1, "apns")
+    sending = asyncio.create_task(apns.send([held]))
+    for _ in range(50):
+        if fakes.pushes_to(held.token):
+            break
+        await asyncio.sleep(0.05)
+    assert fakes.pushes_to(held.token) and not sending.done()
+    fakes.release()
+    assert [o.verdict for o in await sending] == [Verdict.SENT]
 
 
 @pytest.mark.parametrize("name", ["expo", "fcm", "apns"])
