@@ -5,9 +5,9 @@ A bench person is a bare account (``push-…@seed.bench.invalid``, a password no
 the ``bench`` provider, whose token names the receiver's port (``bench-<port>-<person>``): the workers' bench
 provider posts its pushes there, and only ever to 127.0.0.1, so no phone and no real provider is reached. Pairs
 of them share a match. The bench publishes ``matching.match_created`` for both sides of every pair, as matching
-does, and notes when each transaction committed; the receiver notes when each push arrived. The address keeps
-them apart from the discovery and chat benches' people, and the run removes them at the end (their devices,
-notifications and deliveries go with the accounts).
+does, all in one transaction, and notes when it committed; the receiver notes when each push arrived. The
+address keeps them apart from the discovery and chat benches' people, and the run removes them at the end
+(their devices, notifications and deliveries go with the accounts).
 
     commit ──outbox──► relay ──► worker: notifications.note_match ──► delivery ──► dispatcher ──► receiver
       └──────────────────────────── delay, per event ──────────────────────────────────────────────┘
@@ -258,8 +258,8 @@ async def run(service: AuthService, events: int, timeout: float, password_hash: 
         "seedSeconds": seeding,
         "publishSeconds": publishing,
         "timeoutSeconds": timeout,
-        #: the bench people's deliveries by state: a drop that says "bench is not configured" means the workers
-        #: run without the bench provider
+        # The bench people's deliveries by state: a drop that says "bench is not configured" means the workers
+        # run without the bench provider.
         "deliveries": deliveries,
         "leftoverPurged": leftover["people"],
         "purged": purged["people"],
