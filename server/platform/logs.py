@@ -91,6 +91,9 @@ def configure(level: str = "info") -> None:
     root.setLevel(level.upper())
     # Access lines carry query strings; nginx keeps the access log, without them.
     logging.getLogger("uvicorn.access").disabled = True
+    # httpx logs each request's URL at INFO, and an APNs URL holds the device token.
+    for name in ("httpx", "httpcore", "hpack"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True

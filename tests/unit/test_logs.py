@@ -84,3 +84,10 @@ def test_lines_logged_while_handling_a_request_carry_its_id(capsys: pytest.Captu
     outside = json.loads(_emit(capsys, "t.req", "outside"))
     assert inside["request_id"] == "4f1c2a9e8b7d6c5a"
     assert "request_id" not in outside
+
+
+def test_http_clients_do_not_log_the_urls_of_their_requests(capsys: pytest.CaptureFixture[str]) -> None:
+    """httpx logs every request URL at INFO; an APNs URL ends in the device token."""
+    configure("debug")
+    logging.getLogger("httpx").info("HTTP Request: POST https://api.push.apple.com/3/device/%s", "ab" * 32)
+    assert "abab" not in capsys.readouterr().err

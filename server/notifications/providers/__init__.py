@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from server.notifications.providers.apns import Apns
 from server.notifications.providers.base import Outcome, Provider, Push, Verdict
+from server.notifications.providers.bench import BenchProvider
 from server.notifications.providers.expo import Expo
 from server.notifications.providers.fcm import Fcm
 from server.settings import Settings
@@ -37,9 +38,10 @@ def missing(settings: Settings) -> dict[str, str]:
 
 
 def providers(settings: Settings) -> dict[str, Provider]:
-    """A client for each provider that has its credentials, by name."""
+    """A client for each provider that has its credentials, by name, and the bench's (loopback only, for the
+    devices `harvestctl bench notifications` makes; the API registers no such device)."""
     lacking = missing(settings)
-    built: dict[str, Provider] = {}
+    built: dict[str, Provider] = {"bench": BenchProvider()}
     for name, kind in (("expo", Expo), ("fcm", Fcm), ("apns", Apns)):
         if name not in lacking:
             built[name] = kind(settings)
