@@ -305,6 +305,10 @@ def test_doctor_passes_on_a_healthy_appliance(appliance: Installed):
     checks = json.loads(done.stdout)
     assert done.returncode == 0, [c for c in checks if not c["ok"]]
     assert {"os", "config", "secrets", "postgres", "valkey", "storage", "certificate"} <= {c["name"] for c in checks}
+    # A new appliance has no push credentials: each provider is named in a warning, which does not fail it.
+    warned = {c["name"]: c for c in checks if c["warning"]}
+    assert {"push expo", "push fcm", "push apns"} <= set(warned), checks
+    assert "apns_key" in warned["push apns"]["detail"] and warned["push apns"]["ok"]
 
 
 def test_logs_show_the_api_workers_output(appliance: Installed):
