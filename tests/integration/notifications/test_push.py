@@ -297,3 +297,27 @@ async def test_a_provider_down_for_a_minute_delays_every_push_then_delivers_each
             assert later.at - earlier.at >= 0.9
     rows = [row for person in people for row in await deliveries(app, person)]
     assert {row["state"] for row in rows} == {"sent"} and max(row["attempts"] for row in rows) > 1
+
+
+async def test_a_device_expo_reports_gone_in_its_receipt_is_removed(
+    app: Litestar, client: httpx.AsyncClient, valkey: Valkey, stack: Stack
+) -> None:
+    chosen = {"expo": tokens()["expo"]}
+    stack.push.invalid_in_receipts.add(chosen["expo"][0])
+
+    async def set_up(one: dict[str, Any], other: dict[str, Any]) -> None:
+        await with_devices(client, one, chosen)
+
+    one, _, _ = await matched_pair(app, client, set_up)
+    await run_jobs(valkey, app.state.db)
+    [sent] = await deliveries(app, one)
+    assert sent["state"] == "sent", "the ticket was ok: the push counts as sent"
+
+    assert await dispatcher(app).check_receipts() >= 1
+    assert (
+        await app.state.db.pool.fetchval("SELECT count(*) FROM notification_devices WHERE user_id = $1", ids(one)) == 0
+    )
+    receipt = await app.state.db.pool.fetchval(
+        "SELECT receipt FROM notification_deliveries WHERE user_id = $1", ids(one)
+    )
+    assert receipt is None, "a receipt is asked for once"
