@@ -21,10 +21,9 @@ JOIN matches m ON m.id = d.match_id AND m.ended_at IS NULL AND d.user_id IN (m.u
 JOIN users u ON u.id = CASE WHEN m.user_a = d.user_id THEN m.user_b ELSE m.user_a END
 """
 
-_LATEST = """
-SELECT DISTINCT ON (match_id) match_id, type, content FROM chat_messages
-WHERE id = ANY($1::uuid[]) ORDER BY match_id, seq DESC
-"""
+#: the messages a preview may show, each looked up by id: two people of one match who write to each other are
+#: owed one push each, and each push shows the latest of its own ids, never the other's (their own words)
+_PREVIEWED = "SELECT id, seq, type, content FROM chat_messages WHERE id = ANY($1::uuid[])"
 
 _UNREAD = "SELECT user_id, count(*) AS unread FROM notifications WHERE user_id = ANY($1::uuid[]) AND read_at IS NULL"
 
@@ -66,7 +65,7 @@ async def compose(
         )
     }
     wanted = [message for row in owed if previews.get(row.user_id) for message in row.message_ids]
-    latest = {row["match_id"]: row for row in await connection.fetch(_LATEST, wanted)} if wanted else {}
+    messages = {row["id"]: row for row in await connection.fetch(_PREVIEWED, wanted)} if wanted else {}
     unread = {
         row["user_id"]: row["unread"]
         for row in await connection.fetch(_UNREAD + " GROUP BY user_id", list({row.user_id for row in owed}))
@@ -82,7 +81,9 @@ async def compose(
         else:
             count = len(row.message_ids)
             title = names[row.id] if count == 1 else f"{names[row.id]} ({count})"
-            shown = latest.get(row.about)
+            # Only the ids of people who allow previews were looked up.
+            mine = [messages[message] for message in row.message_ids if message in messages]
+            shown = max(mine, key=lambda message: message["seq"], default=None)
             if shown is not None:
                 body = _preview(shown["type"], shown["content"])
             else:
