@@ -56,10 +56,11 @@ FROM claimed c LEFT JOIN notification_devices v ON v.id = c.device_id
 """
 
 # Each outcome is written only by the claim that made the attempt (its attempt number fences it): a dispatcher
-# whose lease ran out must not overwrite what the one that took over found.
+# whose lease ran out must not overwrite what the one that took over found. A digest's sent_at was set when it
+# was composed (what it tells is as of then), and is kept.
 _SENT = """
-UPDATE notification_deliveries SET state = 'sent', sent_at = now(), lease_until = NULL, detail = NULL,
-    receipt = $3, receipt_due_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() + $4 * interval '1 minute' END
+UPDATE notification_deliveries SET state = 'sent', sent_at = coalesce(sent_at, now()), lease_until = NULL,
+    detail = NULL, receipt = $3, receipt_due_at = CASE WHEN $3::text IS NULL THEN NULL ELSE now() + $4 * interval '1 minute' END
 WHERE id = $1 AND state = 'sending' AND attempts = $2
 """
 

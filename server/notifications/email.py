@@ -40,7 +40,8 @@ _PERSON = "SELECT email, first_name FROM users WHERE id = $1"
 # Unread notifications of the digest's kinds that no sent digest told of, oldest first, each with the other
 # person's first name. A match or message notification of a match that has ended since is left out: there is
 # nothing left to open. A message notification moves up (created_at) with each message it counts, so one a
-# digest told of comes again when more messages arrive in its conversation.
+# digest told of comes again when more messages arrive in its conversation. A sent digest's sent_at is when it
+# was composed (see _TOLD_AS_OF), and it tells nothing newer than that.
 _UNTOLD = """
 WITH since AS (
     SELECT coalesce(
@@ -54,10 +55,15 @@ FROM notifications n
 LEFT JOIN matches m ON m.id = n.match_id
 LEFT JOIN users u ON u.id = CASE WHEN m.user_a = n.user_id THEN m.user_b ELSE m.user_a END
 WHERE n.user_id = $1 AND n.read_at IS NULL AND n.kind = ANY($2::text[])
-  AND n.created_at > (SELECT at FROM since)
+  AND n.created_at > (SELECT at FROM since) AND n.created_at <= now()
   AND (n.kind = 'like' OR (m.ended_at IS NULL AND u.id IS NOT NULL))
 ORDER BY n.created_at, n.id
 """
+
+
+# What a digest tells is as of the moment it is composed, not the moment the relay accepts it: what happens while
+# it is being sent owes the next digest, which must tell of it. The dispatcher keeps this when the send succeeds.
+_TOLD_AS_OF = "UPDATE notification_deliveries SET sent_at = now() WHERE id = $1 AND kind = 'digest'"
 
 
 @dataclass(frozen=True)
@@ -80,7 +86,10 @@ async def compose(
     if person is None:
         return None
     if kind == "digest":
-        return await _digest(connection, user_id, person["email"], person["first_name"])
+        async with connection.transaction():  # one now() for what is told and what it is told as of
+            letter = await _digest(connection, user_id, person["email"], person["first_name"])
+            await connection.execute(_TOLD_AS_OF, delivery_id)
+        return letter
     return await _account_email(user_id, kind, person["email"], person["first_name"])
 
 
