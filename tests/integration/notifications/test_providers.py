@@ -258,7 +258,8 @@ async def test_expo_receipts_ask_at_most_1000_ids_at_a_time(expo: Expo, fakes: P
 
 def test_missing_names_each_provider_without_credentials_and_providers_skips_it(settings: Settings) -> None:
     assert providers.missing(settings) == {}
-    assert sorted(providers.providers(settings)) == ["apns", "expo", "fcm"]
+    # The bench's loopback provider needs nothing and is always there.
+    assert sorted(providers.providers(settings)) == ["apns", "bench", "expo", "fcm"]
 
     bare = msgspec.structs.replace(
         settings, secrets=msgspec.structs.replace(settings.secrets, push=type(settings.secrets.push)())
@@ -268,11 +269,11 @@ def test_missing_names_each_provider_without_credentials_and_providers_skips_it(
         "fcm": "no [push] fcm_service_account in secrets.toml",
         "apns": "no [push] apns_key in secrets.toml",
     }
-    assert providers.providers(bare) == {}
+    assert sorted(providers.providers(bare)) == ["bench"]
 
     no_team = with_push(settings, apns_team_id="", apns_topic="")
     assert providers.missing(no_team) == {"apns": "no [push] apns_team_id in harvest.toml, apns_topic in harvest.toml"}
-    assert sorted(providers.providers(no_team)) == ["expo", "fcm"]
+    assert sorted(providers.providers(no_team)) == ["bench", "expo", "fcm"]
 
 
 def test_retry_after_reads_seconds_and_http_dates() -> None:
