@@ -199,6 +199,17 @@ class NotificationsSection(_Section, frozen=True):
     digest_minutes: Annotated[int, msgspec.Meta(ge=1, le=10_080)] = 60
 
 
+class ModerationSection(_Section, frozen=True):
+    #: how soon a report must be worked, by severity: minor safety and threats, then sexual violence, then the rest
+    urgent_sla_minutes: Annotated[int, msgspec.Meta(ge=5, le=10_080)] = 60
+    high_sla_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 24
+    normal_sla_hours: Annotated[int, msgspec.Meta(ge=1, le=720)] = 72
+    #: how long a moderator's claim on an item holds without a renewal
+    lease_minutes: Annotated[int, msgspec.Meta(ge=1, le=240)] = 10
+    #: reports a person may file per hour
+    reports_per_hour: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+
+
 class WorkerSection(_Section, frozen=True):
     #: worker processes supervisord runs; each runs every lane and relays committed events
     processes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 1
@@ -235,6 +246,7 @@ class Config(_Section, frozen=True):
     chat: ChatSection = ChatSection()
     push: PushSection = PushSection()
     notifications: NotificationsSection = NotificationsSection()
+    moderation: ModerationSection = ModerationSection()
     worker: WorkerSection = WorkerSection()
     logging: LoggingSection = LoggingSection()
 
@@ -286,11 +298,17 @@ class Secrets(_Section, frozen=True):
         #: signs the short-lived /media URLs handed to clients
         url_key: str
 
+    class Moderation(_Section, frozen=True):
+        #: keys the pseudonyms that stand for people in the audit log (server/moderation/audit.py); never
+        #: rotated, since a new key would cut the log's past off from searches by person
+        audit_key: str
+
     postgres: Postgres
     valkey: Valkey
     s3: S3
     media: Media
     notifications: Notifications
+    moderation: Moderation
     #: always in secrets.toml; absent from the share of a service that does not use it (the worker)
     jwt: Jwt | None = None
     #: always in secrets.toml; only SeaweedFS's own files carry it, no service's share does
