@@ -27,6 +27,7 @@ def new_secrets() -> Secrets:
         ),
         media=Secrets.Media(url_key=token(32)),
         notifications=Secrets.Notifications(unsubscribe_key=token(32)),
+        moderation=Secrets.Moderation(audit_key=token(32)),
     )
 
 
