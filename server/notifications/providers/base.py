@@ -23,6 +23,9 @@ from server.settings import Settings
 
 #: a provider that has not answered within this long is treated as down for this attempt
 TIMEOUT = httpx.Timeout(10.0)
+#: the longest Retry-After honoured: a longer one (a proxy's mistake, a date years off) would park a push past the
+#: dispatcher's give-up time, or past what a date can hold, and the push is tried again after this instead
+LONGEST_RETRY_AFTER = 3600.0
 
 
 @dataclass(frozen=True)
@@ -84,19 +87,20 @@ def http_client(settings: Settings, *, http2: bool = False, headers: dict[str, s
 
 
 def retry_after(response: httpx.Response) -> float | None:
-    """Retry-After in seconds, given as seconds or as an HTTP date; None when absent or unreadable."""
+    """Retry-After in seconds (at most ``LONGEST_RETRY_AFTER``), given as seconds or as an HTTP date; None when
+    absent or unreadable."""
     value = response.headers.get("retry-after", "").strip()
     if not value:
         return None
     if value.isdigit():
-        return float(value)
+        return min(float(value), LONGEST_RETRY_AFTER)
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=dt.UTC)
-    return max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds())
+    return min(max(0.0, (when - dt.datetime.now(dt.UTC)).total_seconds()), LONGEST_RETRY_AFTER)
 
 
 def transient(response: httpx.Response) -> bool:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
+import http.server
 import secrets
 import threading
 import uuid
@@ -20,6 +22,7 @@ from server import settings as settings_module
 from server.notifications import providers
 from server.notifications.dispatcher import Dispatcher
 from server.notifications.email import compose
+from server.notifications.providers.expo import Expo
 from server.platform.mail import Mailer
 from tests.factories import run_jobs
 from tests.integration.chat.talk import send
@@ -116,3 +119,57 @@ async def test_what_happens_while_a_digest_is_being_sent_is_in_the_next_digest(
     async with app.state.db.pool.acquire() as connection:
         letter = await compose(connection, second, uuid.UUID(ids(reader)), "digest")
     assert letter is not None and "1 new match with Kai" in letter.text, "the match during the send is told next"
+
+
+@contextlib.contextmanager
+def throttling_expo(retry_after: str) -> Iterator[Expo]:
+    """An Expo client whose server, on loopback, answers every send 429 with this Retry-After."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(429)
+            self.send_header("Retry-After", retry_after)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        settings = settings_module.current()
+        push = msgspec.structs.replace(settings.config.push, expo_url=f"http://127.0.0.1:{server.server_address[1]}")
+        yield Expo(msgspec.structs.replace(settings, config=msgspec.structs.replace(settings.config, push=push)))
+    finally:
+        server.shutdown()
+
+
+async def test_a_retry_after_past_any_sensible_wait_neither_stops_the_dispatcher_nor_parks_the_push_for_ever(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    [person] = await crowd_in_one_cell(app, 1)
+    await with_devices(client, person, {"expo": (f"ExponentPushToken[{secrets.token_urlsafe(16)}]", "android")})
+    delivery = await app.state.db.pool.fetchval(
+        "INSERT INTO notification_deliveries (id, user_id, channel, device_id, kind, topic, about)"
+        " SELECT gen_random_uuid(), user_id, 'push', id, 'like', 'like:' || $2, $2::uuid FROM notification_devices"
+        " WHERE user_id = $1 RETURNING id",
+        uuid.UUID(ids(person)),
+        str(uuid.uuid4()),
+    )
+    settings = settings_module.current()
+    for absurd in ("99999999999999", "9" * 400, "Fri, 31 Dec 9999 23:59:59 GMT"):
+        await app.state.db.pool.execute(
+            "UPDATE notification_deliveries SET due_at = now(), state = 'pending' WHERE id = $1", delivery
+        )
+        with throttling_expo(absurd) as expo:
+            dispatcher = Dispatcher(app.state.db, settings, {"expo": expo}, Mailer(settings))
+            assert await dispatcher.step() >= 1
+            await expo.aclose()
+        row = await app.state.db.pool.fetchrow(
+            "SELECT state, due_at FROM notification_deliveries WHERE id = $1", delivery
+        )
+        assert row["state"] == "pending", absurd
+        horizon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=settings.config.push.give_up_hours)
+        assert row["due_at"] <= horizon, f"Retry-After {absurd[:20]} parked the push past the give-up time"
