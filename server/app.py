@@ -32,6 +32,7 @@ from server.chat.socket import gateway
 from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
+from server.moderation.controller import AuditController
 from server.notifications.controller import DeviceController, NotificationController
 from server.notifications.service import NotificationService
 from server.notifications.unsubscribe import UnsubscribeController
@@ -142,6 +143,7 @@ def create_app() -> Litestar:
             MediaController,
             PrivacyController,
             AdminController,
+            AuditController,
             docs.assets_router(),
             *pages.routers(settings),
         ],
