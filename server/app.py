@@ -47,6 +47,7 @@ from server.platform.storage import Storage
 from server.privacy.controller import PrivacyController
 from server.profiles.controller import ProfileController
 from server.profiles.service import ProfileService
+from server.safety.controller import BlockController
 from server.web import docs, problems
 from server.web.auth import DEPENDENCIES
 from server.web.middleware import request_ids
@@ -142,6 +143,7 @@ def create_app() -> Litestar:
             PhotoController,
             MediaController,
             PrivacyController,
+            BlockController,
             AdminController,
             AuditController,
             docs.assets_router(),

@@ -49,6 +49,7 @@ from server.platform import database
 from server.platform.events import publish
 from server.profiles import geo
 from server.profiles.service import ProfileService
+from server.safety.blocks import unblocked
 from server.settings import MatchingSection
 from server.web.pagination import PageRequest
 
@@ -79,8 +80,8 @@ _DISTANCE = """2 * 6371.0088 * asin(least(1, sqrt(
     sin(radians(c.cell_lat - $lat) / 2) ^ 2
     + cos(radians($lat)) * cos(radians(c.cell_lat)) * sin(radians(c.cell_lng - $lng) / 2) ^ 2)))"""
 
-#: both people want each other, and the seeker has not judged them yet. Blocks (and any other pair that
-#: must never meet) join this rule as one more NOT EXISTS, and every deck and page obeys them.
+#: both people want each other, the seeker has not judged them yet, and neither blocked the other (one more
+#: anti-join, so every deck and every page served from a kept deck obeys a block at once).
 _FITS = f"""c.listed AND c.synthetic = $synthetic AND c.id <> $me
     AND c.born BETWEEN $born_from AND $born_to
     AND c.gender & $wants_genders <> 0 AND c.wants_genders & $gender <> 0
@@ -88,7 +89,8 @@ _FITS = f"""c.listed AND c.synthetic = $synthetic AND c.id <> $me
     AND (c.goal = 0 OR $wants_goals = 0 OR c.goal & $wants_goals <> 0)
     AND (c.wants_goals = 0 OR $goal = 0 OR c.wants_goals & $goal <> 0)
     AND greatest(1, round({_DISTANCE})) <= least($km, c.max_km)
-    AND NOT EXISTS (SELECT 1 FROM swipes judged WHERE judged.swiper = $me AND judged.target = c.id)"""
+    AND NOT EXISTS (SELECT 1 FROM swipes judged WHERE judged.swiper = $me AND judged.target = c.id)
+    AND {unblocked("c.id", "$me")}"""
 
 #: the ranking of the module docstring
 _SCORE = f"""

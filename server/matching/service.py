@@ -21,6 +21,7 @@ from server.matching.schemas import Action, MatchList, MatchView, SwipeResult
 from server.platform import database
 from server.platform.events import publish
 from server.profiles.service import ProfileService, time_zone_of
+from server.safety.blocks import unblocked
 from server.settings import MatchingSection
 from server.web.pagination import PageRequest
 
@@ -30,6 +31,17 @@ MATCH_ENDED = "matching.match_ended"
 #: a superlike that made no match (yet): its target is told someone superliked them
 SUPERLIKED = "matching.superliked"
 _LIKES = ("like", "superlike")
+#: someone ($1) the swiper ($2) may swipe in their world ($3)
+_SWIPEABLE = " AND ".join(
+    (
+        "SELECT 1 FROM matching_candidates WHERE id = $1 AND id <> $2 AND listed AND synthetic = $3",
+        unblocked("$1", "$2"),
+    )
+)
+#: $1 liked $2, and neither blocked the other
+_LIKED_BACK = " AND ".join(
+    ("SELECT 1 FROM swipes WHERE swiper = $1 AND target = $2 AND action <> 'pass'", unblocked("$1", "$2"))
+)
 
 
 @dataclass(frozen=True)
@@ -58,6 +70,12 @@ def zone_for(name: str | None, longitude: float | None) -> dt.tzinfo:
 
 def _pair(one: uuid.UUID, other: uuid.UUID) -> tuple[uuid.UUID, uuid.UUID]:
     return (one, other) if one < other else (other, one)
+
+
+async def lock_pair(connection: asyncpg.Connection, one: uuid.UUID, other: uuid.UUID) -> None:
+    """Hold the pair for the caller's transaction: a match made and a block between them take turns."""
+    user_a, user_b = _pair(one, other)
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"pair {user_a} {user_b}")
 
 
 class MatchService:
@@ -108,13 +126,13 @@ class MatchService:
 
     async def _check_visible(self, connection: asyncpg.Connection, user_id: uuid.UUID, target_id: uuid.UUID) -> None:
         """409 for a swiper who is not in discovery (no place shared, or staff); 404 for oneself, anyone unknown
-        or erased, and anyone not listed in the swiper's world (seeded benchmark people and real people never
-        meet)."""
+        or erased, anyone not listed in the swiper's world (seeded benchmark people and real people never
+        meet), and anyone either of the two blocked (the same 404: a blocked person learns nothing of it)."""
         synthetic = await connection.fetchval("SELECT synthetic FROM matching_candidates WHERE id = $1", user_id)
         if synthetic is None:
             raise Conflict("share your location first (PUT /api/users/location): swipes are for people in decks")
         found = await connection.fetchval(
-            "SELECT 1 FROM matching_candidates WHERE id = $1 AND id <> $2 AND listed AND synthetic = $3",
+            _SWIPEABLE,
             target_id,
             user_id,
             synthetic,
@@ -160,9 +178,13 @@ class MatchService:
         self, connection: asyncpg.Connection, user_id: uuid.UUID, target_id: uuid.UUID
     ) -> _Made | None:
         user_a, user_b = _pair(user_id, target_id)
-        await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", f"pair {user_a} {user_b}")
+        await lock_pair(connection, user_id, target_id)
+        # Asked again under the pair's lock, which a block takes too: a block committed since this swipe's own
+        # check is seen here, so no match is made between two people kept apart.
         liked_back = await connection.fetchval(
-            "SELECT 1 FROM swipes WHERE swiper = $1 AND target = $2 AND action <> 'pass'", target_id, user_id
+            _LIKED_BACK,
+            target_id,
+            user_id,
         )
         if liked_back is None:
             return None
@@ -228,14 +250,27 @@ class MatchService:
         """End the match for both; neither sees it again, and both swipes stay, so neither deck brings the other back.
         Its conversation ends with it: nothing more can be sent or read, and both people's sockets are told."""
         async with self.db.transaction(), database.connection(self.db) as connection:
-            ended = await connection.fetchrow(
-                "UPDATE matches SET ended_at = now(), ended_by = $1"
-                " WHERE id = $2 AND (user_a = $1 OR user_b = $1) AND ended_at IS NULL RETURNING user_a, user_b",
-                user_id,
-                match_id,
-            )
-            if ended is None:
+            if not await _end(connection, user_id, match_id):
                 raise NotFound("no such match")
-            await publish(
-                MATCH_ENDED, {"matchId": str(match_id), "userIds": [str(ended["user_a"]), str(ended["user_b"])]}
-            )
+
+    async def end_with(self, connection: asyncpg.Connection, user_id: uuid.UUID, other: uuid.UUID) -> None:
+        """End the person's standing match with ``other``, if there is one, as the person's own unmatch would, in
+        the caller's transaction (a block): the other side is told exactly what an unmatch tells them."""
+        await lock_pair(connection, user_id, other)
+        made = await self._standing_match(connection, user_id, other)
+        if made is not None:
+            await _end(connection, user_id, made.id)
+
+
+async def _end(connection: asyncpg.Connection, user_id: uuid.UUID, match_id: uuid.UUID) -> bool:
+    """End one of the person's standing matches and tell both sides (``MATCH_ENDED``); False if there is none."""
+    ended = await connection.fetchrow(
+        "UPDATE matches SET ended_at = now(), ended_by = $1"
+        " WHERE id = $2 AND (user_a = $1 OR user_b = $1) AND ended_at IS NULL RETURNING user_a, user_b",
+        user_id,
+        match_id,
+    )
+    if ended is None:
+        return False
+    await publish(MATCH_ENDED, {"matchId": str(match_id), "userIds": [str(ended["user_a"]), str(ended["user_b"])]})
+    return True

@@ -18,6 +18,7 @@ from server.notifications.schemas import Notification
 from server.notifications.service import NotificationService
 from server.platform import cache, database
 from server.platform.events import Job
+from server.safety.blocks import blocked_between
 
 
 @functools.cache
@@ -62,8 +63,12 @@ async def note_match(job: Job) -> None:
 
 async def note_like(job: Job) -> None:
     """A superlike that made no match (``matching.superliked``) is one notification for its target, unless a
-    match came of it since (the match's own notification tells of that)."""
+    match came of it since (the match's own notification tells of that) or either of the two has blocked the
+    other since (the block dropped what they were to hear of each other; this would bring it back)."""
     user_id, liker_id = uuid.UUID(job.payload["userId"]), uuid.UUID(job.payload["fromUserId"])
     if await _still_matched(user_id, liker_id):
         return
+    async with database.connection(database.engine()) as connection:
+        if await blocked_between(connection, user_id, [liker_id]):
+            return
     await _tell(user_id, await _notifications().note_like(user_id, liker_id))

@@ -53,6 +53,26 @@ RETURNING id, kind, data, cardinality(message_ids) AS counted, created_at, read_
 """
 
 
+#: both people's notifications naming the other (a like names its liker, a match or a message the other side),
+#: and the pushes about them still waiting: a like's about is the liker, a match's or a message's the match
+_FORGET = """
+WITH gone AS (
+    DELETE FROM notifications
+    WHERE (user_id = $1 AND (about_user_id = $2 OR data ->> 'otherUserId' = $2::text))
+       OR (user_id = $2 AND (about_user_id = $1 OR data ->> 'otherUserId' = $1::text))
+    RETURNING user_id, kind, coalesce(match_id, about_user_id) AS about
+)
+DELETE FROM notification_deliveries d USING gone
+WHERE d.state = 'pending' AND d.user_id = gone.user_id AND d.kind = gone.kind AND d.about = gone.about
+"""
+
+
+async def forget_between(connection: asyncpg.Connection, one: uuid.UUID, other: uuid.UUID) -> None:
+    """Drop, in the caller's transaction, what either of two people was to be told of the other (a block):
+    their notifications naming each other, and the pushes about those still waiting to be sent."""
+    await connection.execute(_FORGET, one, other)
+
+
 def _view(row: asyncpg.Record) -> Notification:
     return Notification(
         id=row["id"],

@@ -25,6 +25,7 @@ from server.matching import candidates
 from server.matching.pairs import matched_with
 from server.photos.schemas import PhotoView
 from server.photos.service import PhotoService, blurred_only, visible_cache_key
+from server.platform import database
 from server.platform.ratelimit import RateLimiter
 from server.profiles import geo
 from server.profiles.preferences import preferences_of
@@ -32,6 +33,7 @@ from server.profiles.schemas import Orientation, Preferences, PreferencesUpdate,
 from server.profiles.tables import Location
 from server.profiles.tables import Preferences as PreferencesRow
 from server.profiles.tables import Profile as ProfileRow
+from server.safety.blocks import blocked_between
 from server.settings import LocationSection
 
 log = logging.getLogger("harvest.profiles")
@@ -207,9 +209,15 @@ class ProfileService:
         await self._forget(user_id)
 
     async def public(self, viewer_id: uuid.UUID, user_id: uuid.UUID) -> PublicProfile:
-        """Another person's profile as the viewer may see it; 404 when they may not (or it is themselves)."""
+        """Another person's profile as the viewer may see it; 404 when they may not (or it is themselves), and
+        when either of the two blocked the other, just as for someone who does not exist."""
         if user_id == viewer_id:
             raise NotFound("that is you: your own profile is at /api/users/profile")
+        # Lists of people need no such check: a deck's query leaves blocked people out, and a block ends the
+        # match that matches and conversations are lists of (and no new one forms), so their cards stay cached.
+        async with database.connection(self.db) as connection:
+            if await blocked_between(connection, viewer_id, [user_id]):
+                raise NotFound("no such person")
         found = await self.public_cards(viewer_id, [user_id])
         if not found:
             raise NotFound("no such person")

@@ -1,0 +1,1 @@
+"""Safety: blocks and reports, what people do to keep others away from them and to tell us of harm."""
