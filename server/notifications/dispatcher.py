@@ -28,7 +28,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from server.notifications import email, pushes
 from server.notifications.deliveries import CHANNEL, KEEP_DAYS
-from server.notifications.preferences import settled
+from server.notifications.preferences import HELD, settled
 from server.notifications.providers.base import Outcome, Provider, Push, Verdict
 from server.platform import database
 from server.platform.mail import Mailer
@@ -91,6 +91,14 @@ SET state = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN 'dropped'
     detail = CASE WHEN EXISTS (SELECT 1 FROM merged) THEN 'joined a newer push of its topic' ELSE $4 END,
     due_at = $3, lease_until = NULL, attempts = d.attempts - $5
 FROM mine WHERE d.id = mine.id
+"""
+
+# Emails go out one after another, so a batch of them can outlast its lease: each renews its claim just before it
+# is sent, and one that another dispatcher took over meanwhile (its attempt moved on) is left to that one.
+_RENEW = """
+UPDATE notification_deliveries SET lease_until = now() + $3 * interval '1 second'
+WHERE id = $1 AND state = 'sending' AND attempts = $2
+RETURNING id
 """
 
 _RECEIPTS_DUE = """
@@ -199,6 +207,8 @@ class Dispatcher:
             await settle.outcome(rows[push.id], outcome)
 
     async def _email(self, connection: asyncpg.Connection, settle: _Settler, row: asyncpg.Record) -> None:
+        if await connection.fetchval(_RENEW, row["id"], row["attempts"], self.lease_seconds) is None:
+            return
         if not self.mailer.configured:
             self._once("smtp", "emails are not sent: no SMTP relay configured ([email] smtp_host)")
             await settle.drop(row, "no SMTP relay is configured")
@@ -300,7 +310,7 @@ class _Settler:
 
     async def hold(self, row: asyncpg.Record, until: dt.datetime) -> None:
         async with self.turn:
-            await self._again(row, until, "held for quiet hours", took_back=1)
+            await self._again(row, until, HELD, took_back=1)
 
     async def outcome(self, row: asyncpg.Record, outcome: Outcome) -> None:
         async with self.turn:

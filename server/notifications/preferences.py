@@ -22,6 +22,10 @@ Kind = Literal["match", "message", "like"]
 Mode = Literal["immediate", "digest", "off"]
 KINDS: tuple[Kind, ...] = ("match", "message", "like")
 
+#: a push delivery's detail while quiet hours hold it: a preference change releases these, and only these (a push
+#: waiting out its burst or a provider's Retry-After keeps waiting)
+HELD = "held for quiet hours"
+
 Clock = Annotated[str, msgspec.Meta(pattern=r"^([01]\d|2[0-3]):[0-5]\d$", examples=["22:00"])]
 
 
@@ -151,6 +155,7 @@ async def change(connection: asyncpg.Connection, user_id: uuid.UUID, given: Pref
     )
     await connection.execute(
         "UPDATE notification_deliveries SET due_at = now() WHERE user_id = $1 AND state = 'pending' AND due_at > now()"
-        " AND channel = 'push'",
+        " AND channel = 'push' AND detail = $2",
         user_id,
+        HELD,
     )

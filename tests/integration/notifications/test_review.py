@@ -173,3 +173,57 @@ async def test_a_retry_after_past_any_sensible_wait_neither_stops_the_dispatcher
         assert row["state"] == "pending", absurd
         horizon = dt.datetime.now(dt.UTC) + dt.timedelta(hours=settings.config.push.give_up_hours)
         assert row["due_at"] <= horizon, f"Retry-After {absurd[:20]} parked the push past the give-up time"
+
+
+async def test_an_email_whose_lease_ran_out_while_earlier_ones_were_sent_is_left_to_the_dispatcher_that_took_it(
+    app: Litestar, client: httpx.AsyncClient, stack: Stack
+) -> None:
+    first, second = await crowd_in_one_cell(app, 2)
+    for order, person in enumerate((first, second)):
+        await app.state.db.pool.execute(
+            "INSERT INTO notification_deliveries (id, user_id, channel, kind, topic, due_at)"
+            " VALUES (gen_random_uuid(), $1, 'email', 'verify', 'verify', now() - $2 * interval '1 minute')",
+            uuid.UUID(ids(person)),
+            2 - order,
+        )
+    settings = settings_module.current()
+    with slow_relay() as (relay, mailer):
+        slow = Dispatcher(app.state.db, settings, {}, mailer)
+        sending = asyncio.create_task(slow.step())
+        assert await asyncio.to_thread(relay.taking.wait, 30), "the first email reached the slow relay"
+        # The relay takes longer than a lease: another dispatcher takes over both emails and sends them.
+        await asyncio.sleep(settings.config.worker.reclaim_after_seconds + 0.5)
+        assert await Dispatcher(app.state.db, settings, {}, Mailer(settings)).step() >= 2
+        relay.released.set()
+        await sending
+    address = second["user"]["email"]
+    sent = stack.mailbox.to(address) + [message for message in relay.messages if message["To"] == address]
+    assert len(sent) == 1, "the second email went out twice: once by each dispatcher"
+
+
+async def test_a_preference_change_releases_what_quiet_hours_held_but_not_a_providers_backoff(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    [person] = await crowd_in_one_cell(app, 1)
+    await with_devices(client, person, {"fcm": (secrets.token_urlsafe(60), "android")})
+    owed = {}
+    for why, minutes in (("held for quiet hours", 120), ("fcm: HTTP 503", 10)):
+        owed[why] = await app.state.db.pool.fetchval(
+            "INSERT INTO notification_deliveries (id, user_id, channel, device_id, kind, topic, about, due_at, detail)"
+            " SELECT gen_random_uuid(), user_id, 'push', id, 'like', 'like:' || $2, $2::uuid,"
+            " now() + $3 * interval '1 minute', $4 FROM notification_devices WHERE user_id = $1 RETURNING id",
+            uuid.UUID(ids(person)),
+            str(uuid.uuid4()),
+            minutes,
+            why,
+        )
+    changed = await client.put(PREFERENCES, json={"previews": True}, headers=headers(person))
+    assert changed.status_code == 200, changed.text
+
+    due = {
+        why: await app.state.db.pool.fetchval("SELECT due_at FROM notification_deliveries WHERE id = $1", delivery)
+        for why, delivery in owed.items()
+    }
+    now = dt.datetime.now(dt.UTC)
+    assert due["held for quiet hours"] <= now, "what quiet hours held is re-read at once"
+    assert due["fcm: HTTP 503"] > now + dt.timedelta(minutes=5), "a provider's Retry-After still stands"
