@@ -10,7 +10,7 @@ import typer
 
 from harvestctl import output
 from harvestctl.appliance import Appliance
-from harvestctl.commands import bench, config, db, doctor, jobs, stack, users
+from harvestctl.commands import bench, config, db, doctor, jobs, moderation, session, stack, users
 from harvestctl.errors import CliError, Exit
 
 app = typer.Typer(
@@ -39,11 +39,14 @@ app.command()(stack.stop)
 app.command()(stack.restart)
 app.command()(stack.logs)
 app.command()(doctor.doctor)
+app.command()(session.login)
+app.command()(session.logout)
 app.add_typer(config.app, name="config")
 app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(bench.app, name="bench")
+app.add_typer(moderation.app, name="moderation")
 
 
 def _json_anywhere(argv: list[str]) -> list[str]:

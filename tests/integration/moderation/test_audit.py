@@ -99,9 +99,7 @@ async def test_an_edit_that_recomputes_its_own_hash_breaks_the_next_link(tampera
         subject=bytes(row["subject"]),
         detail={"reason": "number 2"},
     )
-    await tamperable.pool.execute(
-        "UPDATE moderation_audit SET action = 'user.unban', hash = $1 WHERE seq = 3", forged
-    )
+    await tamperable.pool.execute("UPDATE moderation_audit SET action = 'user.unban', hash = $1 WHERE seq = 3", forged)
     verified = await _verify(tamperable)
     assert (verified.ok, verified.broken_at, verified.checked) == (False, 4, 3)
 
