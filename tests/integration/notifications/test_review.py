@@ -227,3 +227,36 @@ async def test_a_preference_change_releases_what_quiet_hours_held_but_not_a_prov
     now = dt.datetime.now(dt.UTC)
     assert due["held for quiet hours"] <= now, "what quiet hours held is re-read at once"
     assert due["fcm: HTTP 503"] > now + dt.timedelta(minutes=5), "a provider's Retry-After still stands"
+
+
+async def test_a_malformed_push_key_skips_its_provider_rather_than_stopping_the_dispatcher(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    settings = settings_module.current()
+    broken = msgspec.structs.replace(
+        settings,
+        secrets=msgspec.structs.replace(
+            settings.secrets,
+            push=msgspec.structs.replace(
+                settings.secrets.push, apns_key="-----BEGIN PRIVATE KEY-----\nnot a key", fcm_service_account="{}"
+            ),
+        ),
+    )
+    lacking = providers.missing(broken)
+    assert "apns_key" in lacking["apns"] and "fcm_service_account" in lacking["fcm"], lacking
+    built = providers.providers(broken)
+    assert "apns" not in built and "fcm" not in built
+
+    [person] = await crowd_in_one_cell(app, 1)
+    await with_devices(client, person, {"apns": (secrets.token_hex(32), "ios")})
+    delivery = await app.state.db.pool.fetchval(
+        "INSERT INTO notification_deliveries (id, user_id, channel, device_id, kind, topic, about)"
+        " SELECT gen_random_uuid(), user_id, 'push', id, 'like', 'like:' || $2, $2::uuid FROM notification_devices"
+        " WHERE user_id = $1 RETURNING id",
+        uuid.UUID(ids(person)),
+        str(uuid.uuid4()),
+    )
+    dispatcher = Dispatcher(app.state.db, broken, built, Mailer(broken))
+    assert await dispatcher.step() >= 1
+    state = await app.state.db.pool.fetchval("SELECT state FROM notification_deliveries WHERE id = $1", delivery)
+    assert state == "dropped"
