@@ -33,6 +33,7 @@ from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
 from server.moderation.controller import AuditController
+from server.moderation.review import ReviewController
 from server.notifications.controller import DeviceController, NotificationController
 from server.notifications.service import NotificationService
 from server.notifications.unsubscribe import UnsubscribeController
@@ -47,7 +48,7 @@ from server.platform.storage import Storage
 from server.privacy.controller import PrivacyController
 from server.profiles.controller import ProfileController
 from server.profiles.service import ProfileService
-from server.safety.controller import BlockController
+from server.safety.controller import BlockController, ReportController
 from server.web import docs, problems
 from server.web.auth import DEPENDENCIES
 from server.web.middleware import request_ids
@@ -144,6 +145,8 @@ def create_app() -> Litestar:
             MediaController,
             PrivacyController,
             BlockController,
+            ReportController,
+            ReviewController,
             AdminController,
             AuditController,
             docs.assets_router(),

@@ -32,6 +32,8 @@ from server.auth.tables import EmailToken, RefreshToken, Session, User
 from server.auth.throttle import LoginThrottle, account_key
 from server.auth.tokens import ACCESS_SECONDS, REFRESH_SECONDS, Claims, TokenIssuer, hash_token, new_secret_token
 from server.errors import Conflict, FieldError, Forbidden, Invalid, NotFound, Unauthorized
+from server.moderation import measures
+from server.platform import database
 from server.platform.events import publish
 from server.platform.pubsub import SESSION_ENDED, session_channel
 from server.platform.ratelimit import RateLimiter
@@ -172,11 +174,11 @@ class AuthService:
                 await User.update({User.email_verified_at: now, User.password_hash: unusable}).where(
                     User.id == row["id"]
                 )
-                ended = await self._end_sessions_in_transaction(row["id"], now)
+                ended = await self.end_sessions_in_transaction(row["id"], now)
                 row = row | {"email_verified_at": now}
             pair = await self.open_session(row["id"], row["role"], device)
         if unverified:
-            await self._mark_revoked(ended)
+            await self.mark_revoked(ended)
             await self.throttle.clear(account_key(email))
         assert row is not None  # found, or made in the transaction
         return _signed_in(row, pair, await self.throttle.signed_in(account_key(email), ip))
@@ -233,7 +235,7 @@ class AuthService:
                 pair = await self._issue(found["session"], found["user_id"], found["role"])
         if reused:
             log.warning("refresh token reused; session revoked", extra={"session": str(found["session"])})
-            await self._mark_revoked([found["session"]])
+            await self.mark_revoked([found["session"]])
             raise Unauthorized(_BAD_REFRESH)
         return pair
 
@@ -263,8 +265,8 @@ class AuthService:
                 raise Invalid("invalid value for newPassword", errors=errors)
             password_hash = await passwords.hash_password(new_password)
             await User.update({User.password_hash: password_hash}).where(User.id == found["user"])
-            session_ids = await self._end_sessions_in_transaction(found["user"], now)
-        await self._mark_revoked(session_ids)
+            session_ids = await self.end_sessions_in_transaction(found["user"], now)
+        await self.mark_revoked(session_ids)
         assert user is not None  # the transaction above refuses a vanished account
         await self.throttle.clear(account_key(user["email"]))
 
@@ -350,14 +352,19 @@ class AuthService:
     async def revoke(self, session_ids: list[uuid.UUID]) -> None:
         async with self.db.transaction():
             await self._revoke_in_transaction(session_ids, _now())
-        await self._mark_revoked(session_ids)
+        await self.mark_revoked(session_ids)
 
     @staticmethod
     async def _active_in_postgres(session_id: uuid.UUID) -> bool:
         return await Session.exists().where((Session.id == session_id) & Session.revoked_at.is_null())
 
     async def open_session(self, user_id: uuid.UUID, role: str, device: str) -> TokenPair:
-        """A new login for an account whose identity is already established."""
+        """A new login for an account whose identity is already established, unless a suspension or ban stands
+        against it (403 saying until when)."""
+        async with database.connection(self.db) as connection:
+            found = await measures.barred(connection, user_id)
+        if found is not None:
+            raise Forbidden(measures.refusal(found))
         now = _now()
         session_id = uuid.uuid4()
         await Session.insert(
@@ -374,7 +381,7 @@ class AuthService:
         access = self.issuer.access_token(user_id, session_id, role)
         return TokenPair(access_token=access, refresh_token=token, expires_in=ACCESS_SECONDS)
 
-    async def _end_sessions_in_transaction(self, user_id: uuid.UUID, now: dt.datetime) -> list[uuid.UUID]:
+    async def end_sessions_in_transaction(self, user_id: uuid.UUID, now: dt.datetime) -> list[uuid.UUID]:
         """End every login of an account inside the caller's transaction; the caller marks them in Valkey."""
         rows = await Session.select(Session.id).where((Session.user == user_id) & Session.revoked_at.is_null())
         session_ids = [row["id"] for row in rows]
@@ -389,7 +396,7 @@ class AuthService:
         )
         await RefreshToken.delete().where(RefreshToken.session.is_in(session_ids) & RefreshToken.used_at.is_null())
 
-    async def _mark_revoked(self, session_ids: list[uuid.UUID]) -> None:
+    async def mark_revoked(self, session_ids: list[uuid.UUID]) -> None:
         """Access tokens live 15 minutes, so the mark needs to outlive them by no more than that. The login's open
         sockets are told in the same round trip, and close."""
         try:

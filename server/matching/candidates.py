@@ -24,6 +24,7 @@ from server.auth import accounts
 from server.auth.roles import Role
 from server.auth.schemas import Gender
 from server.auth.tables import User
+from server.moderation import measures
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
 from server.platform import database
@@ -150,6 +151,8 @@ async def refresh(user_id: uuid.UUID) -> None:
     cell = geo.Cell(place["cell_lat"], place["cell_lng"])
     region, area = region_and_area(cell)
     async with database.connection(engine) as connection:
+        # A restriction, suspension or ban keeps the person out of every deck while it stands.
+        listed = has_photo and not await measures.standing(connection, user_id)
         await connection.execute(
             _UPSERT,
             user_id,
@@ -166,6 +169,6 @@ async def refresh(user_id: uuid.UUID) -> None:
             GOAL_BITS.get(profile["relationship_goal"], 0),
             bits(wants.relationship_goals, GOAL_BITS),  # type: ignore[arg-type]
             profile["interests"],
-            has_photo,
+            listed,
             account["created_at"],
         )

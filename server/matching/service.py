@@ -274,3 +274,13 @@ async def _end(connection: asyncpg.Connection, user_id: uuid.UUID, match_id: uui
         return False
     await publish(MATCH_ENDED, {"matchId": str(match_id), "userIds": [str(ended["user_a"]), str(ended["user_b"])]})
     return True
+
+
+async def end_all(connection: asyncpg.Connection, user_id: uuid.UUID) -> None:
+    """End every standing match of the person, in the caller's transaction (a ban): each other side is told as
+    an unmatch tells them."""
+    rows = await connection.fetch(
+        "SELECT id FROM matches WHERE (user_a = $1 OR user_b = $1) AND ended_at IS NULL FOR UPDATE", user_id
+    )
+    for row in rows:
+        await _end(connection, user_id, row["id"])

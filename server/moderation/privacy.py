@@ -1,12 +1,15 @@
-"""The audit log in export and erasure.
+"""Moderation in export and erasure: the audit log, the queue and strikes.
 
-The log names people only by pseudonym (see ``audit``), so erasure has nothing to delete: once the account
+A person's strikes, with the statements of reasons they were sent, are in their export and go with them; the
+queue holds no one's data but the moderator holding an item, whose reference clears with their account. The log
+names people only by pseudonym (see ``audit``), so erasure has nothing to delete: once the account
 is gone no table holds the user id the pseudonym was made from, and the rows about the person stay as the
 record of what staff did. Export finds their rows by computing their pseudonym while the account still exists.
 """
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -21,7 +24,13 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
     who = audit.pseudonym(user_id)
     async with database.connection(database.engine()) as connection:
         entries = await audit.involving(connection, who)
+        strikes = await connection.fetch(
+            "SELECT id, measure, rule, note, until, statement, created_at, overturned_at FROM moderation_strikes"
+            " WHERE user_id = $1 ORDER BY created_at",
+            user_id,
+        )
     return {
+        "strikes": [dict(row) | {"statement": json.loads(row["statement"])} for row in strikes],
         "auditLog": [
             {
                 "seq": entry.seq,
@@ -36,7 +45,15 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
 
 
 async def erase(user_id: uuid.UUID) -> None:
-    """Nothing: the log never held the user id, and its rows cannot change without breaking the chain."""
+    """The person's strikes; nothing in the log, which never held the user id and cannot change without breaking
+    the chain."""
+    async with database.connection(database.engine()) as connection:
+        await connection.execute("DELETE FROM moderation_strikes WHERE user_id = $1", user_id)
 
 
-PRIVACY = DomainData(name="moderation", tables=("moderation_audit",), export=export, erase=erase)
+PRIVACY = DomainData(
+    name="moderation",
+    tables=("moderation_audit", "moderation_queue", "moderation_strikes"),
+    export=export,
+    erase=erase,
+)

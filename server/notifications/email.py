@@ -10,6 +10,7 @@ stays there. Likes are counted without names, as their pushes are (the app shows
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass, field
 
@@ -90,7 +91,50 @@ async def compose(
             letter = await _digest(connection, user_id, person["email"], person["first_name"])
             await connection.execute(_TOLD_AS_OF, delivery_id)
         return letter
+    if kind == "decision":
+        return await _decisions(connection, delivery_id, user_id, person["email"], person["first_name"])
     return await _account_email(user_id, kind, person["email"], person["first_name"])
+
+
+#: statements of the person's strikes made since the last decision email was owed (a strike made while one is
+#: being sent is told again in the next, rather than not at all)
+_UNSENT_STATEMENTS = """
+SELECT statement FROM moderation_strikes
+WHERE user_id = $1
+  AND created_at > coalesce((SELECT max(created_at) FROM notification_deliveries
+                             WHERE user_id = $1 AND kind = 'decision' AND state = 'sent' AND id <> $2), '-infinity')
+ORDER BY created_at
+"""
+
+_STATEMENT_LINES = (
+    ("decision", "Decision"),
+    ("scope", "What it means"),
+    ("duration", "How long"),
+    ("facts", "The facts"),
+    ("ground", "What it came from"),
+    ("automated", "Automated"),
+    ("rule", "The rule"),
+    ("appeal", "How to appeal"),
+)
+
+
+async def _decisions(
+    connection: asyncpg.Connection, delivery_id: uuid.UUID, user_id: uuid.UUID, to: str, name: str
+) -> Letter | None:
+    """The statement of reasons of each decision about the person not emailed before (EU DSA Art. 17)."""
+    rows = await connection.fetch(_UNSENT_STATEMENTS, user_id, delivery_id)
+    if not rows:
+        return None
+    parts = []
+    for row in rows:
+        told = json.loads(row["statement"])
+        parts.append("\n".join(f"{label}: {told[key]}" for key, label in _STATEMENT_LINES))
+    text = (
+        f"Hi {name},\n\nOur moderators reviewed your account and decided as follows.\n\n"
+        + "\n\n".join(parts)
+        + "\n\nThe same statement is in the app's safety settings.\n"
+    )
+    return Letter(to=to, subject="A decision about your Harvest account", text=text)
 
 
 async def _account_email(user_id: uuid.UUID, purpose: str, to: str, name: str) -> Letter:

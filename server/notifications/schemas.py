@@ -8,19 +8,21 @@ from typing import Literal
 
 from server.web.schemas import Camel
 
-Kind = Literal["match", "message", "like"]
+Kind = Literal["match", "message", "like", "moderation"]
 
 
 class NotificationData(Camel):
     """Ids only: what a notification is about is fetched from its own endpoint, so no message text is kept here."""
 
-    #: the other person of the match, or who superliked
-    other_user_id: uuid.UUID
+    #: the other person of the match, or who superliked (none for a moderation decision)
+    other_user_id: uuid.UUID | None = None
     #: the match it is about (none for a like: there is no match yet)
     match_id: uuid.UUID | None = None
     #: for kind message, the waiting message counted last; the worker handles a burst's events side by side, so
     #: that is not always the one sent last (the event carries nothing of the messages' order)
     message_id: uuid.UUID | None = None
+    #: for kind moderation, the decision whose statement of reasons GET /api/safety/decisions shows
+    strike_id: uuid.UUID | None = None
 
 
 class Notification(Camel):

@@ -19,7 +19,12 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
         rows = await connection.fetch(
             "SELECT blocked, created_at FROM safety_blocks WHERE blocker = $1 ORDER BY created_at", user_id
         )
-    return {"blocks": [dict(row) for row in rows]}
+        # The reports they filed; reports about them stay out, so no reporter is exposed to the one reported.
+        filed = await connection.fetch(
+            "SELECT id, reason, details, state, created_at FROM safety_reports WHERE reporter = $1 ORDER BY created_at",
+            user_id,
+        )
+    return {"blocks": [dict(row) for row in rows], "reportsFiled": [dict(row) for row in filed]}
 
 
 async def erase(user_id: uuid.UUID) -> None:
@@ -27,4 +32,6 @@ async def erase(user_id: uuid.UUID) -> None:
         await connection.execute("DELETE FROM safety_blocks WHERE blocker = $1 OR blocked = $1", user_id)
 
 
-PRIVACY = DomainData(name="safety", tables=("safety_blocks",), export=export, erase=erase)
+# Reports keep their evidence (it names no one by id) for the moderators; the references to an erased reporter
+# or reported person clear by themselves (ON DELETE SET NULL).
+PRIVACY = DomainData(name="safety", tables=("safety_blocks", "safety_reports"), export=export, erase=erase)

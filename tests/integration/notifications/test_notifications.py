@@ -58,7 +58,7 @@ async def test_a_message_waiting_for_someone_offline_becomes_one_notification_of
     await run_jobs(valkey, app.state.db)
 
     [note] = await of_kind(client, other, "message")
-    assert note["data"] == {"matchId": match_id, "otherUserId": ids(one), "messageId": sent["id"]}
+    assert note["data"] == {"matchId": match_id, "otherUserId": ids(one), "messageId": sent["id"], "strikeId": None}
     assert note["count"] == 1 and note["readAt"] is None and note["createdAt"]
     assert "lighthouse" not in json.dumps(await listed(client, other))
     assert await of_kind(client, one, "message") == []
@@ -127,7 +127,7 @@ async def test_a_match_makes_one_notification_for_each_side_naming_the_other(
 
     for me, you in ((one, other), (other, one)):
         [note] = await of_kind(client, me, "match")
-        assert note["data"] == {"matchId": match_id, "otherUserId": ids(you), "messageId": None}
+        assert note["data"] == {"matchId": match_id, "otherUserId": ids(you), "messageId": None, "strikeId": None}
         assert note["count"] is None and note["readAt"] is None
     assert await DeadLetters(valkey).count() == 0
 

@@ -1,0 +1,236 @@
+"""Decisions on reports, each with a strike and a statement of reasons (EU DSA Art. 17) sent to the person.
+
+A moderator decides only an item whose lease they hold, never about their own account. ``dismiss`` closes the
+report; ``warn`` records a strike; ``restrict`` hides the person from decks; ``suspend`` (until a date) and
+``ban`` also end every session at once and refuse sign-in. A ban ends the person's matches too, and holds as an
+indefinite suspension until a second moderator confirms it. A restriction or more resolves the person's other
+open reports with it. Every decision and confirmation is in the audit log, in its own transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any, Literal
+
+import asyncpg
+import msgspec
+from piccolo.engine.postgres import PostgresEngine
+
+from server.auth.service import AuthService
+from server.errors import FieldError, Forbidden, Invalid, NotFound
+from server.matching import candidates
+from server.matching.service import end_all
+from server.moderation import audit, queue
+from server.notifications.deliveries import owe_email
+from server.platform import database
+from server.platform.events import publish
+from server.settings import ModerationSection
+from server.web.schemas import FREE_TEXT, Camel
+
+Decision = Literal["dismiss", "warn", "restrict", "suspend", "ban"]
+
+#: the rules a decision can rest on, as the statement of reasons words them
+RULES: dict[str, str] = {
+    "minor-safety": "Harvest is for adults only; content that endangers minors is removed and reported",
+    "threats": "No threats of violence against anyone",
+    "sexual-content": "No sexual content without consent, and no nudity in profiles",
+    "harassment": "No harassment, bullying or unwanted contact after being asked to stop",
+    "hate": "No hate speech or attacks on people for who they are",
+    "scam": "No scams, requests for money or commercial solicitation",
+    "spam": "No spam or automated activity",
+    "fake-profile": "Profiles are of real people, by the people in them",
+    "other-rules": "The community rules in the terms of service",
+}
+Rule = Literal[
+    "minor-safety", "threats", "sexual-content", "harassment", "hate", "scam", "spam", "fake-profile", "other-rules"
+]
+#: how long one may appeal a decision
+APPEAL_WINDOW = dt.timedelta(days=183)
+#: the longest suspension a moderator may set
+LONGEST_SUSPENSION = dt.timedelta(days=365)
+
+_SCOPE = {
+    "warn": "A warning on your account. Nothing else changes.",
+    "restrict": "Your profile is hidden from other people's decks. Your matches and conversations stay.",
+    "suspend": "You are signed out everywhere and cannot sign in; your profile is hidden from everyone.",
+    "ban": "You are signed out everywhere and cannot sign in; your profile and matches are removed from view.",
+}
+
+
+class ReportDecision(Camel, forbid_unknown_fields=True):
+    decision: Decision
+    rule: Rule
+    #: the facts, in the moderator's words; part of the statement the person receives
+    note: Annotated[str, FREE_TEXT, msgspec.Meta(max_length=2000)] = ""
+    #: for suspend: when it ends
+    until: dt.datetime | None = None
+
+
+class Decided(Camel):
+    report_id: uuid.UUID
+    decision: Decision
+    strike_id: uuid.UUID | None
+    #: the person's other open reports this decision closed with it
+    resolved_reports: list[uuid.UUID]
+
+
+def statement(body: ReportDecision, report_reason: str, decided_at: dt.datetime) -> dict[str, Any]:
+    """The statement of reasons: what was decided, its scope and duration, the facts, what it came from, whether
+    automation was involved, the rule, and how to appeal."""
+    decision, until = body.decision, body.until
+    duration = (
+        f"until {until:%Y-%m-%d %H:%M} UTC"
+        if until
+        else "until a moderator lifts it"
+        if decision in ("restrict", "ban")
+        else "no end: it is a record"
+    )
+    return {
+        "decision": decision,
+        "scope": _SCOPE[decision],
+        "duration": duration,
+        "facts": body.note or "See the report this decision answers.",
+        "ground": f"a report by another person (reason: {report_reason})",
+        "automated": "No: a moderator reviewed the evidence and decided; no automated means were used.",
+        "rule": RULES[body.rule],
+        "appeal": f"You may appeal once, by {(decided_at + APPEAL_WINDOW):%Y-%m-%d}, from the app's safety settings;"
+        " a different moderator will decide.",
+        "decidedAt": decided_at.isoformat(),
+    }
+
+
+def _check(body: ReportDecision, now: dt.datetime) -> None:
+    if body.decision == "suspend":
+        if body.until is None or body.until.tzinfo is None or not now < body.until <= now + LONGEST_SUSPENSION:
+            raise Invalid(
+                "a suspension needs an end within a year",
+                errors=[FieldError("until", "a future date-time with a time zone, at most 365 days ahead")],
+            )
+    elif body.until is not None:
+        raise Invalid("only a suspension has an end", errors=[FieldError("until", f"not used by {body.decision}")])
+
+
+class DecisionService:
+    def __init__(self, db: PostgresEngine, auth: AuthService, config: ModerationSection) -> None:
+        self.db = db
+        self.auth = auth
+        self.config = config
+
+    async def decide_report(self, moderator: uuid.UUID, report_id: uuid.UUID, body: ReportDecision) -> Decided:
+        now = dt.datetime.now(dt.UTC)
+        _check(body, now)
+        # A Piccolo transaction, so the events published and the sessions ended are part of it.
+        async with self.db.transaction(), database.connection(self.db) as connection:
+            item = await queue.held(connection, moderator, "report", report_id)
+            report = await connection.fetchrow(
+                "SELECT id, reported, reason FROM safety_reports WHERE id = $1 AND state = 'open' FOR UPDATE",
+                report_id,
+            )
+            if report is None:
+                raise NotFound("no such open report")
+            person = report["reported"]
+            if person == moderator:
+                raise Forbidden("you cannot decide about your own account; leave it to another moderator")
+            if person is None and body.decision != "dismiss":
+                raise Invalid(
+                    "the reported account was erased; there is no one to act on",
+                    errors=[FieldError("decision", "dismiss it")],
+                )
+            decided = await self._apply(connection, moderator, report, body)
+            await queue.decided(connection, [item, *decided.pop("items")])
+            await audit.record(
+                connection,
+                moderator,
+                f"report.{body.decision}",
+                person,
+                {"report": str(report_id), "rule": body.rule, "strike": str(decided["strike"] or "")},
+            )
+            sessions = (
+                await self.auth.end_sessions_in_transaction(person, now) if body.decision in ("suspend", "ban") else []
+            )
+        # Closes the person's sockets at once; their access tokens were refused from the commit on.
+        await self.auth.mark_revoked(sessions)
+        return Decided(
+            report_id=report_id,
+            decision=body.decision,
+            strike_id=decided["strike"],
+            resolved_reports=decided["resolved"],
+        )
+
+    @staticmethod
+    async def _apply(
+        connection: asyncpg.Connection, moderator: uuid.UUID, report: asyncpg.Record, body: ReportDecision
+    ) -> dict[str, Any]:
+        report_id, now = report["id"], dt.datetime.now(dt.UTC)
+        if body.decision == "dismiss":
+            await connection.execute(
+                "UPDATE safety_reports SET state = 'dismissed', resolved_at = now() WHERE id = $1", report_id
+            )
+            return {"strike": None, "resolved": [], "items": []}
+        person = report["reported"]
+        strike_id = uuid.uuid4()
+        told = statement(body, report["reason"], now)
+        await connection.execute(
+            "INSERT INTO moderation_strikes (id, user_id, moderator, measure, rule, note, report_id, until, statement)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+            strike_id,
+            person,
+            moderator,
+            body.decision,
+            body.rule,
+            body.note,
+            report_id,
+            body.until,
+            json.dumps(told),
+        )
+        await connection.execute(
+            "UPDATE safety_reports SET state = 'actioned', resolved_at = now() WHERE id = $1", report_id
+        )
+        resolved: list[uuid.UUID] = []
+        items: list[uuid.UUID] = []
+        if body.decision != "warn":
+            rows = await connection.fetch(
+                "UPDATE safety_reports SET state = 'actioned', resolved_at = now()"
+                " WHERE reported = $1 AND state = 'open' AND id <> $2 RETURNING id",
+                person,
+                report_id,
+            )
+            resolved = [row["id"] for row in rows]
+            items = [
+                row["id"]
+                for row in await connection.fetch(
+                    "SELECT id FROM moderation_queue WHERE kind = 'report' AND subject = ANY($1::uuid[])", resolved
+                )
+            ]
+            # Out of every deck from the commit on (the row is worked out again by the worker).
+            await publish(candidates.REFRESH, {"userId": str(person)})
+        if body.decision == "ban":
+            await end_all(connection, person)
+        await connection.execute(
+            "INSERT INTO notifications (id, user_id, kind, data) VALUES ($1, $2, 'moderation', $3::jsonb)",
+            uuid.uuid4(),
+            person,
+            json.dumps({"strikeId": str(strike_id)}),
+        )
+        await owe_email(connection, person, "decision")
+        return {"strike": strike_id, "resolved": resolved, "items": items}
+
+    async def confirm_ban(self, moderator: uuid.UUID, strike_id: uuid.UUID) -> None:
+        """A second moderator makes a ban permanent; the one who banned cannot (403), nor the person banned."""
+        async with self.db.transaction(), database.connection(self.db) as connection:
+            row = await connection.fetchrow(
+                "SELECT user_id, moderator, confirmed_by FROM moderation_strikes"
+                " WHERE id = $1 AND measure = 'ban' AND overturned_at IS NULL FOR UPDATE",
+                strike_id,
+            )
+            if row is None:
+                raise NotFound("no such standing ban")
+            if moderator in (row["moderator"], row["user_id"]):
+                raise Forbidden("a ban is confirmed by a second moderator, not the one who banned (nor the banned)")
+            if row["confirmed_by"] is None:
+                await connection.execute(
+                    "UPDATE moderation_strikes SET confirmed_by = $1 WHERE id = $2", moderator, strike_id
+                )
+                await audit.record(connection, moderator, "ban.confirm", row["user_id"], {"strike": str(strike_id)})
