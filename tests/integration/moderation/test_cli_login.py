@@ -3,12 +3,14 @@ subprocess, as an ordinary user with no appliance of its own, against a real API
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import stat
 import subprocess
 import sys
 import uuid
+from asyncio.subprocess import PIPE
 from pathlib import Path
 from typing import Any
 
@@ -171,3 +173,22 @@ def test_a_password_never_goes_over_plain_http_to_another_machine(tmp_path, url)
     done = harvestctl(tmp_path, "login", "--url", url, "--email", "a@example.com", "--password-stdin", password="x\n")
     assert done.returncode != 0 and "error:" in done.stderr
     assert not session_file(tmp_path).exists()
+
+
+async def test_commands_run_at_once_take_turns_with_the_rotating_token(client, db, https_api, tmp_path):
+    """Without the lock two would present the same refresh token, and the second would end the whole login."""
+    url, ca_file = https_api
+    moderator = await staff(client, db)
+    signed_in(tmp_path, url, ca_file, moderator["user"]["email"])
+    env = {key: value for key, value in os.environ.items() if key != "HARVEST_ROOT"}
+    env |= {"HOME": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / ".config")}
+    running = [
+        await asyncio.create_subprocess_exec(
+            str(HARVESTCTL), "moderation", "audit", "--json", stdout=PIPE, stderr=PIPE, env=env
+        )
+        for _ in range(4)
+    ]
+    for process in running:
+        _, stderr = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, stderr.decode()
+    assert harvestctl(tmp_path, "moderation", "audit").returncode == 0
