@@ -47,6 +47,10 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
             headers=bearer(owner["accessToken"]),
         )
     ).json()
+    blocked_id = talker["user"]["id"]
+    assert (
+        await client.post("/api/safety/blocks", json={"userId": blocked_id}, headers=bearer(owner["accessToken"]))
+    ).status_code == 201
 
     #: endpoint → (status the intruder got, status that means refused)
     checked: dict[str, tuple[int, int]] = {
@@ -103,6 +107,11 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
             (await client.delete(f"/api/users/devices/{device['id']}", headers=as_intruder)).status_code,
             404,
         ),
+        # A block is looked up among the caller's own: someone else's stays.
+        "DELETE /api/safety/blocks/{user_id:uuid}": (
+            (await client.delete(f"/api/safety/blocks/{blocked_id}", headers=as_intruder)).status_code,
+            404,
+        ),
         "PUT /api/notifications/{notification_id:uuid}/read": (
             (await client.put(f"/api/notifications/{note['id']}/read", headers=as_intruder)).status_code,
             404,
@@ -117,6 +126,8 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
     # Nothing of the owner's changed, and their preferences are nowhere to be read.
     assert [p["id"] for p in await my_photos(client, owner["accessToken"])] == [p["id"] for p in photos]
     assert (await client.get("/api/auth/sessions", headers=bearer(owner["accessToken"]))).status_code == 200
+    blocks = (await client.get("/api/safety/blocks", headers=bearer(owner["accessToken"]))).json()["items"]
+    assert [block["userId"] for block in blocks] == [blocked_id]
     public = (await client.get(f"/api/users/{owner_id}", headers=as_intruder)).json()
     assert not {
         "minAge",
