@@ -112,6 +112,24 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
             (await client.delete(f"/api/safety/blocks/{blocked_id}", headers=as_intruder)).status_code,
             404,
         ),
+        # Staff routes: a member's token is refused whatever the id.
+        **{
+            f"{method} /api/admin/{path}": (
+                (
+                    await client.request(
+                        method, f"/api/admin/{path.split('{')[0]}{uuid.uuid4()}{tail}", headers=as_intruder
+                    )
+                ).status_code,
+                403,
+            )
+            for method, path, tail in (
+                ("POST", "queue/{item_id:uuid}/claim", "/claim"),
+                ("POST", "queue/{item_id:uuid}/release", "/release"),
+                ("GET", "reports/{report_id:uuid}", ""),
+                ("POST", "reports/{report_id:uuid}/decision", "/decision"),
+                ("POST", "strikes/{strike_id:uuid}/confirm", "/confirm"),
+            )
+        },
         "PUT /api/notifications/{notification_id:uuid}/read": (
             (await client.put(f"/api/notifications/{note['id']}/read", headers=as_intruder)).status_code,
             404,
