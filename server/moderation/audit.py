@@ -30,8 +30,8 @@ import asyncpg
 
 from server import settings as settings_module
 
-#: the transaction-level advisory lock that serialises appends (an arbitrary constant, "audit" in ASCII)
-APPEND_LOCK = 0x6175646974
+#: names the transaction-level advisory lock that serialises appends
+APPEND_LOCK = "moderation audit append"
 #: the previous hash of the first row
 GENESIS = bytes(32)
 #: rows read per query while verifying
@@ -121,7 +121,7 @@ async def record(
     key = settings_module.current().secrets.moderation.audit_key
     actor = pseudonym(actor_id, key) if actor_id is not None else None
     subject = pseudonym(subject_id, key) if subject_id is not None else None
-    await connection.execute("SELECT pg_advisory_xact_lock($1)", APPEND_LOCK)
+    await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", APPEND_LOCK)
     # Read after the lock, in a statement of its own: under read committed it sees the append that held it.
     last = await connection.fetchrow("SELECT seq, hash FROM moderation_audit ORDER BY seq DESC LIMIT 1")
     seq = last["seq"] + 1 if last else 1
