@@ -1,10 +1,10 @@
 """The discovery deck: who a person is shown, in what order, and how it pages.
 
 Who: people who fit the seeker's preferences and whose preferences the seeker fits (gender, age, distance and
-relationship goals, both ways), who are listed (an approved photo), whom the seeker has not swiped, who
-have not passed on the seeker, and where neither has blocked the other. ``_FITS`` is that rule, once, in SQL; the deck is computed with it and every
-page is checked with it again when served, so a deck kept for paging never shows someone the seeker has
-since swiped or who has since stopped wanting to see them.
+relationship goals, both ways), who are listed (an approved photo), whom the seeker has not swiped, who have
+not passed on the seeker, and where neither has blocked the other. ``_FITS`` is that rule, once, in SQL; the
+deck is computed with it and every page is checked with it again when served, so a deck kept for paging never
+shows someone the seeker has since swiped or blocked, or who has since stopped wanting to see them.
 
 Order (``_SCORE``, one formula, each term in 0..1 before its weight):
 
