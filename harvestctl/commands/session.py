@@ -6,6 +6,7 @@ These need neither root nor a local appliance, only the API's URL and an account
 from __future__ import annotations
 
 import getpass
+import os
 import sys
 from typing import Annotated
 
@@ -35,6 +36,8 @@ def login(
     url = url or (previous.url if previous else None)
     if url is None:
         raise CliError("which appliance?", "pass --url https://<appliance>", Exit.BAD_USAGE)
+    # Kept absolute: later commands run from other folders.
+    ca_file = os.path.abspath(ca_file) if ca_file else None
     ca_file = ca_file or (previous.ca_file if previous and previous.url == url.rstrip("/") else None)
     email = email or _ask("Email: ")
     answer = api.sign_in(url, email, _password(password_stdin), ca_file)
