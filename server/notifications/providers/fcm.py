@@ -35,6 +35,8 @@ SCOPE = "https://www.googleapis.com/auth/firebase.messaging"
 RENEW_EARLY = 300.0
 #: APNs's limit on apns-collapse-id, which FCM passes on for iOS devices
 APNS_COLLAPSE_BYTES = 64
+#: a mint that failed answers the sends queued behind it this long, rather than each trying (and timing out) anew
+NO_TOKEN_SECONDS = 1.0
 
 
 class NoToken(Exception):
@@ -62,6 +64,8 @@ class Fcm:
         self._token_until = 0.0
         #: one mint at a time: the batch's concurrent sends all wait for the same token
         self._minting = asyncio.Lock()
+        self._no_token = Outcome(Verdict.RETRY)
+        self._no_token_until = 0.0
 
     async def send(self, pushes: Sequence[Push]) -> list[Outcome]:
         return list(await asyncio.gather(*(self._send_one(push) for push in pushes)))
@@ -87,7 +91,13 @@ class Fcm:
     async def _access_token(self) -> str:
         async with self._minting:
             if self._token is None or time.monotonic() >= self._token_until:
-                self._token, lifetime = await self._mint()
+                if time.monotonic() < self._no_token_until:
+                    raise NoToken(self._no_token)
+                try:
+                    self._token, lifetime = await self._mint()
+                except NoToken as exc:
+                    self._no_token, self._no_token_until = exc.outcome, time.monotonic() + NO_TOKEN_SECONDS
+                    raise
                 self._token_until = time.monotonic() + max(lifetime - RENEW_EARLY, lifetime / 2)
             return self._token
 
@@ -103,10 +113,13 @@ class Fcm:
             self.key,
             algorithm="RS256",
         )
-        response = await self.client.post(
-            self.token_uri,
-            data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
-        )
+        try:
+            response = await self.client.post(
+                self.token_uri,
+                data={"grant_type": "urn:ietf:params:oauth:grant-type:jwt-bearer", "assertion": assertion},
+            )
+        except httpx.HTTPError as exc:
+            raise NoToken(unreachable(exc, "fcm token endpoint")) from exc
         if transient(response):
             raise NoToken(later(response, "fcm token endpoint"))
         answer = json_object(response)

@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import datetime as dt
 import http.server
+import json
 import secrets
 import threading
+import time
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -22,7 +24,9 @@ from server import settings as settings_module
 from server.notifications import providers
 from server.notifications.dispatcher import Dispatcher
 from server.notifications.email import compose
+from server.notifications.providers.base import TIMEOUT, Push, Verdict
 from server.notifications.providers.expo import Expo
+from server.notifications.providers.fcm import Fcm
 from server.platform.mail import Mailer
 from tests.factories import run_jobs
 from tests.integration.chat.talk import send
@@ -56,6 +60,10 @@ async def test_a_message_push_without_previews_shows_no_text_when_the_other_side
     assert to_private.body == "New message", "previews are off: the lock screen shows no message text"
     [to_open] = [p for p in stack.push.pushes_to(registered["open"]["fcm"]) if p.collapse_id.startswith("message:")]
     assert to_open.body == "my own words", "a preview shows what the other person wrote, not one's own words"
+
+
+#: the providers' request timeout
+TIMEOUT_SECONDS = TIMEOUT.read or 10.0
 
 
 class SlowRelay(Mailbox):
@@ -260,3 +268,39 @@ async def test_a_malformed_push_key_skips_its_provider_rather_than_stopping_the_
     assert await dispatcher.step() >= 1
     state = await app.state.db.pool.fetchval("SELECT state FROM notification_deliveries WHERE id = $1", delivery)
     assert state == "dropped"
+
+
+async def test_sends_queued_behind_a_token_mint_that_timed_out_fail_with_it_rather_than_each_waiting_its_own(
+    stack: Stack,
+) -> None:
+    class Silent(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            time.sleep(TIMEOUT_SECONDS + 3)  # a token endpoint that takes the request and never answers in time
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Silent)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    settings = settings_module.current()
+    account = json.loads(settings.secrets.push.fcm_service_account) | {
+        "token_uri": f"http://127.0.0.1:{server.server_address[1]}/token"
+    }
+    fcm = Fcm(
+        msgspec.structs.replace(
+            settings,
+            secrets=msgspec.structs.replace(
+                settings.secrets,
+                push=msgspec.structs.replace(settings.secrets.push, fcm_service_account=json.dumps(account)),
+            ),
+        )
+    )
+    pushes = [Push(uuid.uuid4(), secrets.token_urlsafe(60), "t", "b", "c", "c", None, {}) for _ in range(Fcm.batch)]
+    started = time.monotonic()
+    try:
+        outcomes = await fcm.send(pushes)
+    finally:
+        await fcm.aclose()
+        server.shutdown()
+    assert {outcome.verdict for outcome in outcomes} == {Verdict.RETRY}
+    assert time.monotonic() - started < 3 * TIMEOUT_SECONDS, "one timed-out mint holds the batch up once, not per push"
