@@ -209,9 +209,17 @@ def sign_in(url: str, email: str, password: str, ca_file: str | None) -> dict[st
     if response.status_code != 200:
         raise problem(response)
     answer: dict[str, Any] = response.json()
+    _end_previous()
     with _locked():
         save(Saved(url, answer["refreshToken"], answer["user"]["email"], answer.get("deviceToken"), ca_file))
     return answer
+
+
+def _end_previous() -> None:
+    """A new sign-in replaces the saved one: end that on its appliance, so it does not stay live unseen (best
+    effort: one already over, or an appliance out of reach, leaves nothing more to do here)."""
+    with contextlib.suppress(CliError), Session() as previous:
+        previous.call("POST", "/api/auth/logout")
 
 
 def _previous_device_token(url: str, email: str) -> str | None:
