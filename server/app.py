@@ -48,7 +48,7 @@ from server.platform.storage import Storage
 from server.privacy.controller import PrivacyController
 from server.profiles.controller import ProfileController
 from server.profiles.service import ProfileService
-from server.safety.controller import BlockController, ReportController
+from server.safety.controller import BlockController, DecisionController, ReportController
 from server.web import docs, problems
 from server.web.auth import DEPENDENCIES
 from server.web.middleware import request_ids
@@ -146,6 +146,7 @@ def create_app() -> Litestar:
             PrivacyController,
             BlockController,
             ReportController,
+            DecisionController,
             ReviewController,
             AdminController,
             AuditController,

@@ -95,8 +95,9 @@ def statement(body: ReportDecision, report_reason: str, decided_at: dt.datetime)
         "ground": f"a report by another person (reason: {report_reason})",
         "automated": "No: a moderator reviewed the evidence and decided; no automated means were used.",
         "rule": RULES[body.rule],
-        "appeal": f"You may appeal once, by {(decided_at + APPEAL_WINDOW):%Y-%m-%d}, from the app's safety settings;"
-        " a different moderator will decide.",
+        "appeal": f"You may appeal once, by {(decided_at + APPEAL_WINDOW):%Y-%m-%d}: in the app (Safety, then"
+        " Decisions), or, if you cannot sign in, with the appeal code in the email we sent. A moderator who did not"
+        " make this decision will review it.",
         "decidedAt": decided_at.isoformat(),
     }
 
@@ -166,7 +167,9 @@ class DecisionService:
         report_id, now = report["id"], dt.datetime.now(dt.UTC)
         if body.decision == "dismiss":
             await connection.execute(
-                "UPDATE safety_reports SET state = 'dismissed', resolved_at = now() WHERE id = $1", report_id
+                "UPDATE safety_reports SET state = 'dismissed', resolved_at = now(), decided_by = $2 WHERE id = $1",
+                report_id,
+                moderator,
             )
             return {"strike": None, "resolved": [], "items": []}
         person = report["reported"]
@@ -186,7 +189,9 @@ class DecisionService:
             json.dumps(told),
         )
         await connection.execute(
-            "UPDATE safety_reports SET state = 'actioned', resolved_at = now() WHERE id = $1", report_id
+            "UPDATE safety_reports SET state = 'actioned', resolved_at = now(), decided_by = $2 WHERE id = $1",
+            report_id,
+            moderator,
         )
         resolved: list[uuid.UUID] = []
         items: list[uuid.UUID] = []

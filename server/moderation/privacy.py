@@ -29,8 +29,14 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
             " WHERE user_id = $1 ORDER BY created_at",
             user_id,
         )
+        appeals = await connection.fetch(
+            "SELECT id, strike_id, report_id, text, state, note, created_at, decided_at FROM moderation_appeals"
+            " WHERE appellant = $1 ORDER BY created_at",
+            user_id,
+        )
     return {
         "strikes": [dict(row) | {"statement": json.loads(row["statement"])} for row in strikes],
+        "appeals": [dict(row) for row in appeals],
         "auditLog": [
             {
                 "seq": entry.seq,
@@ -40,7 +46,7 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
                 "detail": entry.detail,
             }
             for entry in entries
-        ]
+        ],
     }
 
 
@@ -48,12 +54,13 @@ async def erase(user_id: uuid.UUID) -> None:
     """The person's strikes; nothing in the log, which never held the user id and cannot change without breaking
     the chain."""
     async with database.connection(database.engine()) as connection:
+        await connection.execute("DELETE FROM moderation_appeals WHERE appellant = $1", user_id)
         await connection.execute("DELETE FROM moderation_strikes WHERE user_id = $1", user_id)
 
 
 PRIVACY = DomainData(
     name="moderation",
-    tables=("moderation_audit", "moderation_queue", "moderation_strikes"),
+    tables=("moderation_audit", "moderation_queue", "moderation_strikes", "moderation_appeals"),
     export=export,
     erase=erase,
 )

@@ -17,6 +17,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from server.auth.roles import Role
 from server.errors import NotFound
 from server.moderation import queue
+from server.moderation.appeals import Appeal, AppealDecision, AppealService
 from server.moderation.decisions import Decided, DecisionService, ReportDecision
 from server.platform import database
 from server.web.auth import Caller, auth_service, requires_role
@@ -135,6 +136,16 @@ class ReviewController(Controller):
         person the statement of reasons, in the app and by email; a restriction or more closes their other open
         reports."""
         return await decisions.decide_report(claims.user_id, report_id, data)
+
+    @post("/appeals/{appeal_id:uuid}/decision", status_code=HTTP_200_OK)
+    async def decide_appeal(
+        self, appeal_id: FromPath[uuid.UUID], data: JSONBody[AppealDecision], state: State, claims: Caller
+    ) -> Appeal:
+        """Uphold or reject an appeal whose queue item you hold (409 otherwise); 403 if you made the decision
+        appealed or are in it. Upholding overturns the strike (its measure lifts at once) or reopens the dismissed
+        report."""
+        service = AppealService(state.db, state.settings.config.moderation)
+        return await service.decide(claims.user_id, appeal_id, data)
 
     @post("/strikes/{strike_id:uuid}/confirm", status_code=HTTP_204_NO_CONTENT)
     async def confirm(self, strike_id: FromPath[uuid.UUID], decisions: Decisions, claims: Caller) -> None:

@@ -18,6 +18,7 @@ import asyncpg
 
 from server import settings as settings_module
 from server.auth.service import issue_email_token
+from server.moderation.appeals import appeal_code
 from server.notifications.deliveries import KEEP_DAYS
 from server.notifications.preferences import settled
 from server.notifications.unsubscribe import unsubscribe_url
@@ -99,7 +100,7 @@ async def compose(
 #: statements of the person's strikes made since the last decision email was owed (a strike made while one is
 #: being sent is told again in the next, rather than not at all)
 _UNSENT_STATEMENTS = """
-SELECT statement FROM moderation_strikes
+SELECT id, statement FROM moderation_strikes
 WHERE user_id = $1
   AND created_at > coalesce((SELECT max(created_at) FROM notification_deliveries
                              WHERE user_id = $1 AND kind = 'decision' AND state = 'sent' AND id <> $2), '-infinity')
@@ -128,7 +129,9 @@ async def _decisions(
     parts = []
     for row in rows:
         told = json.loads(row["statement"])
-        parts.append("\n".join(f"{label}: {told[key]}" for key, label in _STATEMENT_LINES))
+        lines = [f"{label}: {told[key]}" for key, label in _STATEMENT_LINES]
+        lines.append(f"Appeal code: {appeal_code(settings_module.current(), row['id'])}")
+        parts.append("\n".join(lines))
     text = (
         f"Hi {name},\n\nOur moderators reviewed your account and decided as follows.\n\n"
         + "\n\n".join(parts)

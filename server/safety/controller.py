@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_201_CREATED, HTTP_204_NO_CONTENT
 
 from server.matching.service import MatchService
+from server.moderation.appeals import Appeal, AppealDraft, AppealService, CodedAppeal, Decision
 from server.safety.reports import Filed, ReportDraft, ReportService
 from server.safety.schemas import Block, BlockList, BlockRequest
 from server.safety.service import BlockService
@@ -70,3 +71,36 @@ class ReportController(Controller):
         Reporting also blocks them unless `block` is false. 404 for anyone unknown, or a message or photo that
         is not theirs; 422 for yourself; 429 past `[moderation] reports_per_hour`."""
         return await reports.file(claims.user_id, data)
+
+
+def appeal_service(state: State) -> AppealService:
+    return AppealService(state.db, state.settings.config.moderation)
+
+
+Appeals = NamedDependency[AppealService]
+
+
+class DecisionController(Controller):
+    path = "/api/safety"
+    tags = ["safety"]
+    dependencies = {"appeals": Provide(appeal_service, sync_to_thread=False)}
+
+    @get("/decisions")
+    async def decisions(self, appeals: Appeals, claims: Caller) -> list[Decision]:
+        """Moderation decisions about the caller, newest first, each with the statement of reasons they were sent
+        and the appeal they made, if any."""
+        return await appeals.decisions(claims.user_id)
+
+    @post("/appeals", status_code=HTTP_201_CREATED)
+    async def appeal(self, data: JSONBody[AppealDraft], appeals: Appeals, claims: Caller) -> Appeal:
+        """Appeal a decision once, within six months: a strike against you (`strikeId`), or the dismissal of a
+        report you filed (`reportId`). A moderator who did not make the decision reviews it. 404 for a decision that
+        is not yours, 409 when it was appealed already, 403 once the six months have passed."""
+        return await appeals.appeal(claims.user_id, data)
+
+    @post("/appeals/by-code", status_code=HTTP_201_CREATED)
+    async def appeal_by_code(self, data: JSONBody[CodedAppeal], appeals: Appeals, state: State) -> Appeal:
+        """Appeal without signing in, for a suspended or banned person who cannot: the appeal code from the
+        statement-of-reasons email names the decision. The same rules hold (once, within six months). 422 for a
+        code this server did not make."""
+        return await appeals.appeal_by_code(state.settings, data)

@@ -128,6 +128,7 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
                 ("GET", "reports/{report_id:uuid}", ""),
                 ("POST", "reports/{report_id:uuid}/decision", "/decision"),
                 ("POST", "strikes/{strike_id:uuid}/confirm", "/confirm"),
+                ("POST", "appeals/{appeal_id:uuid}/decision", "/decision"),
             )
         },
         "PUT /api/notifications/{notification_id:uuid}/read": (

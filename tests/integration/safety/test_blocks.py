@@ -45,6 +45,7 @@ SHOWS_NO_ONE = {
     "/api/users/interests": "the catalogue of interests",
     "/api/users/export": "the caller's own data; what it says of a blocker is checked below",
     "/api/notifications/preferences": "the caller's own settings",
+    "/api/safety/decisions": "moderation decisions about the caller, naming no one",
     "/api/notifications/unsubscribe": "a signed one-click link's page",
     # Bytes behind links only the people-showing views hand out, signed and short-lived; chat photos' links are
     # served only while their match stands, and a block ends it.
