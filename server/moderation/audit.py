@@ -12,7 +12,8 @@ People appear as keyed pseudonyms, never as their user id: ``HMAC-SHA256(secrets
 audit_key, user id)``. A chained row can never be edited, yet erasure must leave no table naming the erased
 person. With the pseudonym the log can still be searched for someone (compute theirs and look it up), while
 after their erasure nothing in it says who they were: the key alone does not invert it, and the appliance no
-longer holds the user id to compute it from. Rows about them stay, as the record of what staff did. ``detail``
+longer holds the user id to compute it from (older backups do, as they hold everything else, until they age
+out). Rows about them stay, as the record of what staff did. ``detail``
 is for the action's particulars (a reason, a decision, a photo or report id), never a person's id or words.
 """
 
@@ -122,7 +123,8 @@ async def record(
     actor = pseudonym(actor_id, key) if actor_id is not None else None
     subject = pseudonym(subject_id, key) if subject_id is not None else None
     await connection.execute("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", APPEND_LOCK)
-    # Read after the lock, in a statement of its own: under read committed it sees the append that held it.
+    # Read after the lock, in a statement of its own: under read committed it sees the append that held it. (Under
+    # repeatable read it could miss it, and the insert would then fail on the primary key: never a fork.)
     last = await connection.fetchrow("SELECT seq, hash FROM moderation_audit ORDER BY seq DESC LIMIT 1")
     seq = last["seq"] + 1 if last else 1
     prev_hash = bytes(last["hash"]) if last else GENESIS
