@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import asyncpg
 import msgspec
@@ -68,6 +68,25 @@ class ReportDecision(Camel, forbid_unknown_fields=True):
     until: dt.datetime | None = None
 
 
+MEASURES = ("warn", "restrict", "suspend", "ban")
+
+
+class AccountAction(Camel, forbid_unknown_fields=True):
+    """A measure (warn, restrict, suspend, ban) on a moderator's own initiative, ``lift`` to end the measures
+    standing, or ``revoke-sessions`` to sign the account out everywhere."""
+
+    action: Literal["warn", "restrict", "suspend", "ban", "lift", "revoke-sessions"]
+    rule: Rule = "other-rules"
+    note: Annotated[str, FREE_TEXT, msgspec.Meta(max_length=2000)] = ""
+    until: dt.datetime | None = None
+
+
+class Acted(Camel):
+    user_id: uuid.UUID
+    action: str
+    strike_id: uuid.UUID | None
+
+
 class Decided(Camel):
     report_id: uuid.UUID
     decision: Decision
@@ -76,7 +95,7 @@ class Decided(Camel):
     resolved_reports: list[uuid.UUID]
 
 
-def statement(body: ReportDecision, report_reason: str, decided_at: dt.datetime) -> dict[str, Any]:
+def statement(body: ReportDecision, report_reason: str | None, decided_at: dt.datetime) -> dict[str, Any]:
     """The statement of reasons: what was decided, its scope and duration, the facts, what it came from, whether
     automation was involved, the rule, and how to appeal."""
     decision, until = body.decision, body.until
@@ -92,7 +111,9 @@ def statement(body: ReportDecision, report_reason: str, decided_at: dt.datetime)
         "scope": _SCOPE[decision],
         "duration": duration,
         "facts": body.note or "See the report this decision answers.",
-        "ground": f"a report by another person (reason: {report_reason})",
+        "ground": f"a report by another person (reason: {report_reason})"
+        if report_reason
+        else "our own initiative: a moderator found it while reviewing the service, with no report",
         "automated": "No: a moderator reviewed the evidence and decided; no automated means were used.",
         "rule": RULES[body.rule],
         "appeal": f"You may appeal once, by {(decided_at + APPEAL_WINDOW):%Y-%m-%d}: in the app (Safety, then"
@@ -140,7 +161,7 @@ class DecisionService:
                     errors=[FieldError("decision", "dismiss it")],
                 )
             decided = await self._apply(connection, moderator, report, body)
-            await queue.decided(connection, [item, *decided.pop("items")])
+            await queue.decided(connection, [item])
             await audit.record(
                 connection,
                 moderator,
@@ -164,63 +185,61 @@ class DecisionService:
     async def _apply(
         connection: asyncpg.Connection, moderator: uuid.UUID, report: asyncpg.Record, body: ReportDecision
     ) -> dict[str, Any]:
-        report_id, now = report["id"], dt.datetime.now(dt.UTC)
+        report_id = report["id"]
         if body.decision == "dismiss":
             await connection.execute(
                 "UPDATE safety_reports SET state = 'dismissed', resolved_at = now(), decided_by = $2 WHERE id = $1",
                 report_id,
                 moderator,
             )
-            return {"strike": None, "resolved": [], "items": []}
-        person = report["reported"]
-        strike_id = uuid.uuid4()
-        told = statement(body, report["reason"], now)
-        await connection.execute(
-            "INSERT INTO moderation_strikes (id, user_id, moderator, measure, rule, note, report_id, until, statement)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
-            strike_id,
-            person,
-            moderator,
-            body.decision,
-            body.rule,
-            body.note,
-            report_id,
-            body.until,
-            json.dumps(told),
-        )
+            return {"strike": None, "resolved": []}
         await connection.execute(
             "UPDATE safety_reports SET state = 'actioned', resolved_at = now(), decided_by = $2 WHERE id = $1",
             report_id,
             moderator,
         )
-        resolved: list[uuid.UUID] = []
-        items: list[uuid.UUID] = []
-        if body.decision != "warn":
-            rows = await connection.fetch(
-                "UPDATE safety_reports SET state = 'actioned', resolved_at = now()"
-                " WHERE reported = $1 AND state = 'open' AND id <> $2 RETURNING id",
-                person,
-                report_id,
-            )
-            resolved = [row["id"] for row in rows]
-            items = [
-                row["id"]
-                for row in await connection.fetch(
-                    "SELECT id FROM moderation_queue WHERE kind = 'report' AND subject = ANY($1::uuid[])", resolved
-                )
-            ]
-            # Out of every deck from the commit on (the row is worked out again by the worker).
-            await publish(candidates.REFRESH, {"userId": str(person)})
-        if body.decision == "ban":
-            await end_all(connection, person)
-        await connection.execute(
-            "INSERT INTO notifications (id, user_id, kind, data) VALUES ($1, $2, 'moderation', $3::jsonb)",
-            uuid.uuid4(),
-            person,
-            json.dumps({"strikeId": str(strike_id)}),
+        return await _strike(
+            connection, moderator, report["reported"], body, report_id=report_id, report_reason=report["reason"]
         )
-        await owe_email(connection, person, "decision")
-        return {"strike": strike_id, "resolved": resolved, "items": items}
+
+    async def act(self, moderator: uuid.UUID, user_id: uuid.UUID, body: AccountAction) -> Acted:
+        """A moderator's action on an account on their own initiative (no report): a measure with its strike and
+        statement of reasons, lifting the measures that stand, or ending the account's sessions."""
+        now = dt.datetime.now(dt.UTC)
+        measure = (
+            ReportDecision(decision=cast(Decision, body.action), rule=body.rule, note=body.note, until=body.until)
+            if body.action in MEASURES
+            else None
+        )
+        if measure is not None:
+            _check(measure, now)
+        if user_id == moderator:
+            raise Forbidden("you cannot act on your own account; leave it to another moderator")
+        async with self.db.transaction(), database.connection(self.db) as connection:
+            if await connection.fetchval("SELECT 1 FROM users WHERE id = $1", user_id) is None:
+                raise NotFound("no such account")
+            strike_id = None
+            if measure is not None:
+                made = await _strike(connection, moderator, user_id, measure, report_id=None, report_reason=None)
+                strike_id = made["strike"]
+            elif body.action == "lift":
+                await connection.execute(
+                    "UPDATE moderation_strikes SET until = now() WHERE user_id = $1 AND measure <> 'warn'"
+                    " AND overturned_at IS NULL AND (until IS NULL OR until > now())",
+                    user_id,
+                )
+                await publish(candidates.REFRESH, {"userId": str(user_id)})
+            await audit.record(
+                connection,
+                moderator,
+                f"account.{body.action}",
+                user_id,
+                {"rule": body.rule, "strike": str(strike_id or "")},
+            )
+            ending = body.action in ("suspend", "ban", "revoke-sessions")
+            sessions = await self.auth.end_sessions_in_transaction(user_id, now) if ending else []
+        await self.auth.mark_revoked(sessions)
+        return Acted(user_id=user_id, action=body.action, strike_id=strike_id)
 
     async def confirm_ban(self, moderator: uuid.UUID, strike_id: uuid.UUID) -> None:
         """A second moderator makes a ban permanent; the one who banned cannot (403), nor the person banned."""
@@ -239,3 +258,62 @@ class DecisionService:
                     "UPDATE moderation_strikes SET confirmed_by = $1 WHERE id = $2", moderator, strike_id
                 )
                 await audit.record(connection, moderator, "ban.confirm", row["user_id"], {"strike": str(strike_id)})
+
+
+async def _strike(
+    connection: asyncpg.Connection,
+    moderator: uuid.UUID,
+    person: uuid.UUID,
+    body: ReportDecision,
+    *,
+    report_id: uuid.UUID | None,
+    report_reason: str | None,
+) -> dict[str, Any]:
+    """Write a strike and put its measure in force, in the caller's transaction: a restriction or more closes the
+    person's other open reports and takes them out of decks, a ban ends their matches, and the person is sent the
+    statement of reasons in the app and by email."""
+    strike_id = uuid.uuid4()
+    told = statement(body, report_reason, dt.datetime.now(dt.UTC))
+    await connection.execute(
+        "INSERT INTO moderation_strikes (id, user_id, moderator, measure, rule, note, report_id, until, statement)"
+        " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)",
+        strike_id,
+        person,
+        moderator,
+        body.decision,
+        body.rule,
+        body.note,
+        report_id,
+        body.until,
+        json.dumps(told),
+    )
+    resolved: list[uuid.UUID] = []
+    items: list[uuid.UUID] = []
+    if body.decision != "warn":
+        rows = await connection.fetch(
+            "UPDATE safety_reports SET state = 'actioned', resolved_at = now(), decided_by = $3"
+            " WHERE reported = $1 AND state = 'open' AND id IS DISTINCT FROM $2 RETURNING id",
+            person,
+            report_id,
+            moderator,
+        )
+        resolved = [row["id"] for row in rows]
+        items = [
+            row["id"]
+            for row in await connection.fetch(
+                "SELECT id FROM moderation_queue WHERE kind = 'report' AND subject = ANY($1::uuid[])", resolved
+            )
+        ]
+        await queue.decided(connection, items)
+        # Out of every deck from the commit on (the row is worked out again by the worker).
+        await publish(candidates.REFRESH, {"userId": str(person)})
+    if body.decision == "ban":
+        await end_all(connection, person)
+    await connection.execute(
+        "INSERT INTO notifications (id, user_id, kind, data) VALUES ($1, $2, 'moderation', $3::jsonb)",
+        uuid.uuid4(),
+        person,
+        json.dumps({"strikeId": str(strike_id)}),
+    )
+    await owe_email(connection, person, "decision")
+    return {"strike": strike_id, "resolved": resolved}

@@ -18,7 +18,7 @@ from server.auth.roles import Role
 from server.errors import NotFound
 from server.moderation import queue
 from server.moderation.appeals import Appeal, AppealDecision, AppealService
-from server.moderation.decisions import Decided, DecisionService, ReportDecision
+from server.moderation.decisions import AccountAction, Acted, Decided, DecisionService, ReportDecision
 from server.platform import database
 from server.web.auth import Caller, auth_service, requires_role
 from server.web.schemas import Camel
@@ -46,6 +46,34 @@ class ReportView(Camel):
     created_at: dt.datetime
     #: the reported person's earlier strikes, newest first
     strikes: list[dict[str, Any]]
+
+
+class Account(Camel):
+    id: uuid.UUID
+    email: str
+    first_name: str
+    role: str
+    created_at: dt.datetime
+    #: restrict, suspend, ban: what stands against the account now
+    measures: list[str]
+
+
+class AccountDetail(Account):
+    strikes: list[dict[str, Any]]
+    #: reports about them, newest first (their evidence is at GET /api/admin/reports/{id})
+    reports_about: list[dict[str, Any]]
+    reports_filed: int
+
+
+_ACCOUNTS = """
+SELECT u.id, u.email, u.first_name, u.role, u.created_at,
+       coalesce(array_agg(DISTINCT s.measure) FILTER (WHERE s.id IS NOT NULL), ARRAY[]::text[]) AS measures
+FROM users u
+LEFT JOIN moderation_strikes s ON s.user_id = u.id AND s.measure <> 'warn' AND s.overturned_at IS NULL
+    AND (s.until IS NULL OR s.until > now())
+WHERE ($1::uuid IS NULL OR u.id = $1) AND ($2::text IS NULL OR u.email ILIKE $2 || '%' OR u.first_name ILIKE $2)
+GROUP BY u.id ORDER BY u.created_at DESC LIMIT $3
+"""
 
 
 def decision_service(state: State) -> DecisionService:
@@ -146,6 +174,52 @@ class ReviewController(Controller):
         report."""
         service = AppealService(state.db, state.settings.config.moderation)
         return await service.decide(claims.user_id, appeal_id, data)
+
+    @get("/users")
+    async def users(
+        self,
+        state: State,
+        q: Annotated[str, Parameter(query="q", min_length=1, max_length=200)],
+        limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 20,
+    ) -> list[Account]:
+        """Accounts whose email starts with ``q`` or whose first name is ``q`` (case aside), newest first, with the
+        measures standing against each."""
+        async with database.connection(state.db) as connection:
+            rows = await connection.fetch(_ACCOUNTS, None, q.replace("%", "").replace("_", ""), limit)
+        return [Account(**dict(row)) for row in rows]
+
+    @get("/users/{user_id:uuid}")
+    async def user(self, user_id: FromPath[uuid.UUID], state: State) -> AccountDetail:
+        async with database.connection(state.db) as connection:
+            row = await connection.fetchrow(_ACCOUNTS, user_id, None, 1)
+            if row is None:
+                raise NotFound("no such account")
+            strikes = await connection.fetch(
+                "SELECT id, measure, rule, note, until, created_at, overturned_at, confirmed_by FROM moderation_strikes"
+                " WHERE user_id = $1 ORDER BY created_at DESC",
+                user_id,
+            )
+            about = await connection.fetch(
+                "SELECT id, reason, state, created_at FROM safety_reports WHERE reported = $1 ORDER BY created_at DESC"
+                " LIMIT 50",
+                user_id,
+            )
+            filed = await connection.fetchval("SELECT count(*) FROM safety_reports WHERE reporter = $1", user_id)
+        return AccountDetail(
+            **dict(row),
+            strikes=[dict(strike) for strike in strikes],
+            reports_about=[dict(report) for report in about],
+            reports_filed=filed,
+        )
+
+    @post("/users/{user_id:uuid}/actions", status_code=HTTP_200_OK)
+    async def act(
+        self, user_id: FromPath[uuid.UUID], data: JSONBody[AccountAction], decisions: Decisions, claims: Caller
+    ) -> Acted:
+        """Act on an account on your own initiative (no report): `warn`, `restrict`, `suspend` (with `until`) or
+        `ban` — each a strike with a statement of reasons saying it came from our own initiative — `lift` (end
+        the measures standing) or `revoke-sessions` (sign out everywhere). 403 on your own account."""
+        return await decisions.act(claims.user_id, user_id, data)
 
     @post("/strikes/{strike_id:uuid}/confirm", status_code=HTTP_204_NO_CONTENT)
     async def confirm(self, strike_id: FromPath[uuid.UUID], decisions: Decisions, claims: Caller) -> None:

@@ -129,6 +129,8 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
                 ("POST", "reports/{report_id:uuid}/decision", "/decision"),
                 ("POST", "strikes/{strike_id:uuid}/confirm", "/confirm"),
                 ("POST", "appeals/{appeal_id:uuid}/decision", "/decision"),
+                ("GET", "users/{user_id:uuid}", ""),
+                ("POST", "users/{user_id:uuid}/actions", "/actions"),
             )
         },
         "PUT /api/notifications/{notification_id:uuid}/read": (
