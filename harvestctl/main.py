@@ -10,7 +10,7 @@ import typer
 
 from harvestctl import output
 from harvestctl.appliance import Appliance
-from harvestctl.commands import bench, config, db, doctor, jobs, moderation, session, stack, users
+from harvestctl.commands import bench, config, db, doctor, jobs, moderation, review, review_loop, session, stack, users
 from harvestctl.errors import CliError, Exit
 
 app = typer.Typer(
@@ -46,6 +46,13 @@ app.add_typer(db.app, name="db")
 app.add_typer(users.app, name="users")
 app.add_typer(jobs.app, name="jobs")
 app.add_typer(bench.app, name="bench")
+moderation.app.command()(review.queue)
+moderation.app.command("next")(review.next_item)
+moderation.app.command()(review.claim)
+moderation.app.command()(review.release)
+moderation.app.command()(review.show)
+moderation.app.command()(review.decide)
+moderation.app.command("review")(review_loop.review_queue)
 app.add_typer(moderation.app, name="moderation")
 
 
