@@ -16,7 +16,7 @@ from typing import Annotated, Literal
 import asyncpg
 import msgspec
 
-from server.errors import FieldError, Invalid, NotFound
+from server.errors import FieldError, Invalid, NotFound, Unauthorized
 from server.web.schemas import Camel
 
 Platform = Literal["ios", "android", "web"]
@@ -67,6 +67,13 @@ async def register(
             "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
             f"device {registration.provider} {registration.token}",
         )
+        # A login ending at this moment removes its devices in its own transaction; waiting for it here (FOR SHARE)
+        # means a device is never added to a login that has just ended.
+        live = await connection.fetchval(
+            "SELECT 1 FROM auth_sessions WHERE id = $1 AND revoked_at IS NULL FOR SHARE", session_id
+        )
+        if live is None:
+            raise Unauthorized("this login has ended; sign in again")
         # Taken from another account: deleted there (what it was owed goes with it), made anew here.
         await connection.execute(
             "DELETE FROM notification_devices WHERE provider = $1 AND token = $2 AND user_id <> $3",

@@ -203,7 +203,15 @@ class Dispatcher:
     async def _send(
         provider: Provider, chunk: Sequence[Push], settle: _Settler, rows: Mapping[uuid.UUID, asyncpg.Record]
     ) -> None:
-        for push, outcome in zip(chunk, await provider.send(chunk), strict=True):
+        try:
+            outcomes = await provider.send(chunk)
+        except Exception:
+            # An answer the client did not expect must not end the worker (and with it every other lane).
+            log.exception(
+                "push provider answered unexpectedly; its pushes are tried again", extra={"provider": provider.name}
+            )
+            outcomes = [Outcome(Verdict.RETRY, detail="unexpected answer")] * len(chunk)
+        for push, outcome in zip(chunk, outcomes, strict=True):
             await settle.outcome(rows[push.id], outcome)
 
     async def _email(self, connection: asyncpg.Connection, settle: _Settler, row: asyncpg.Record) -> None:

@@ -292,7 +292,7 @@ class Secrets(_Section, frozen=True):
 
     class Notifications(_Section, frozen=True):
         #: signs the one-click unsubscribe links of notification emails
-        unsubscribe_key: str
+        unsubscribe_key: Annotated[str, msgspec.Meta(min_length=32)]
 
     class Media(_Section, frozen=True):
         #: signs the short-lived /media URLs handed to clients
@@ -301,7 +301,7 @@ class Secrets(_Section, frozen=True):
     class Moderation(_Section, frozen=True):
         #: keys the pseudonyms that stand for people in the audit log (server/moderation/audit.py); never
         #: rotated, since a new key would cut the log's past off from searches by person
-        audit_key: str
+        audit_key: Annotated[str, msgspec.Meta(min_length=32)]
 
     postgres: Postgres
     valkey: Valkey

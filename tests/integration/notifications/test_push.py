@@ -321,3 +321,35 @@ async def test_a_device_expo_reports_gone_in_its_receipt_is_removed(
         "SELECT receipt FROM notification_deliveries WHERE user_id = $1", ids(one)
     )
     assert receipt is None, "a receipt is asked for once"
+
+
+class _Confused:
+    """A provider client that meets an answer it cannot read: its send raises."""
+
+    name, batch = "apns", 10
+
+    async def send(self, pushes: Any) -> list[Any]:
+        raise TypeError("details was a dict")
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_a_provider_answer_the_client_cannot_read_puts_its_pushes_back_and_the_worker_goes_on(
+    app: Litestar, client: httpx.AsyncClient, valkey: Valkey, stack: Stack
+) -> None:
+    registered: dict[str, str] = {}
+
+    async def set_up(one: dict[str, Any], other: dict[str, Any]) -> None:
+        registered.update(await with_devices(client, one, {"apns": tokens()["apns"]}))
+
+    one, _, _ = await matched_pair(app, client, set_up)
+    settings = settings_module.current()
+    confused = Dispatcher(app.state.db, settings, {"apns": _Confused()}, Mailer(settings))
+    await run_jobs(valkey, app.state.db)  # notes the match; the real dispatcher may send it first
+    await app.state.db.pool.execute(
+        "UPDATE notification_deliveries SET state = 'pending', due_at = now() WHERE user_id = $1", ids(one)
+    )
+    assert await confused.step() >= 1
+    [row] = await deliveries(app, one)
+    assert row["state"] == "pending" and row["detail"] == "unexpected answer"
