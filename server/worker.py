@@ -2,7 +2,8 @@
 
 It runs the listeners wired in ``server/listeners.py``, every lane in one process; the operator runs more
 processes with ``[worker] processes``, and every process also relays committed events from the outbox and
-sends the pushes and emails that are due (``server/notifications/dispatcher.py``).
+sends the pushes and emails that are due (``server/notifications/dispatcher.py``), and erases banned accounts
+past their keeping time (``server/moderation/retention.py``).
 """
 
 from __future__ import annotations
@@ -15,12 +16,14 @@ import socket
 
 from server import settings as settings_module
 from server.listeners import LISTENERS
+from server.moderation import retention
 from server.notifications import providers
 from server.notifications.dispatcher import Dispatcher
 from server.platform import cache, database, logs
 from server.platform.events import Lane, Listeners
 from server.platform.jobs import DeadLetters, LaneLimits, OutboxRelay, Worker
 from server.platform.mail import Mailer
+from server.platform.storage import Storage
 from server.settings import Settings
 
 log = logging.getLogger("harvest.worker")
@@ -62,6 +65,7 @@ async def main() -> None:
             worker.run(stop),
             OutboxRelay(valkey, engine, listeners, dead_letters=dead_letters).run(stop),
             dispatcher.run(stop),
+            retention.run(engine, valkey, Storage(settings), settings.config.moderation.ban_evidence_days, stop),
         )
     finally:
         await valkey.aclose()

@@ -208,6 +208,8 @@ class ModerationSection(_Section, frozen=True):
     lease_minutes: Annotated[int, msgspec.Meta(ge=1, le=240)] = 10
     #: reports a person may file per hour
     reports_per_hour: Annotated[int, msgspec.Meta(ge=1, le=1000)] = 20
+    #: a confirmed ban keeps the account's data and the reports' evidence this long, then erases them
+    ban_evidence_days: Annotated[int, msgspec.Meta(ge=1, le=3650)] = 180
 
 
 class WorkerSection(_Section, frozen=True):

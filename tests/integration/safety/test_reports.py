@@ -12,7 +12,7 @@ import httpx
 from litestar import Litestar
 from valkey.asyncio import Valkey
 
-from server.moderation import audit
+from server.moderation import audit, retention
 from tests.factories import PASSWORD, bearer, run_jobs
 from tests.integration.chat.live import ApiWorkers, Live
 from tests.integration.chat.stored import assert_invalid, assert_problem, unmatch
@@ -227,3 +227,39 @@ async def test_bad_decisions_are_refused_in_the_problem_shape(app: Litestar, cli
     dismissed = await decide(client, moderator, report_id, decision="dismiss", rule="spam")
     assert dismissed.status_code == 200 and dismissed.json()["strikeId"] is None
     assert_problem(await decide(client, moderator, report_id, decision="warn", rule="spam"), 404)
+
+
+async def test_a_confirmed_ban_keeps_the_account_and_evidence_until_its_time_then_erases_both(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    [(reporter, reported, _)] = await pairs(app, client)
+    [photo] = await app.state.db.pool.fetch('SELECT id FROM photos WHERE "user" = $1', ids(reported))
+    await app.state.storage.put("media", f"{photo['id']}/large.webp", b"RIFF-kept", "image/webp")
+    filed = await report(client, reporter, {"userId": ids(reported), "reason": "scam", "block": False})
+    banning, confirming = await staff(client, app.state.db), await staff(client, app.state.db)
+    await claimed(client, banning, str((await queued(app, filed.json()["id"]))["id"]))
+    strike = (await decide(client, banning, filed.json()["id"], decision="ban", rule="scam")).json()["strikeId"]
+    evidence = json.loads(
+        await app.state.db.pool.fetchval("SELECT evidence FROM safety_reports WHERE id = $1", filed.json()["id"])
+    )
+    copy = evidence["photos"][0]["copy"]
+    days = app.state.settings.config.moderation.ban_evidence_days
+    storage, valkey = app.state.storage, app.state.valkey
+
+    await app.state.db.pool.execute(
+        "UPDATE moderation_strikes SET created_at = now() - $2 * interval '1 day' WHERE id = $1", strike, days + 1
+    )
+    assert await retention.erase_expired_bans(app.state.db, valkey, storage, days) == 0, "not confirmed yet"
+    assert await storage.get("media", copy) == b"RIFF-kept"
+
+    await client.post(f"/api/admin/strikes/{strike}/confirm", headers=bearer(confirming["accessToken"]))
+    await app.state.db.pool.execute(
+        "UPDATE moderation_strikes SET created_at = now() - $2 * interval '1 day' WHERE id = $1", strike, days + 1
+    )
+    assert await retention.erase_expired_bans(app.state.db, valkey, storage, days) == 1
+    assert await app.state.db.pool.fetchval("SELECT count(*) FROM users WHERE id = $1", ids(reported)) == 0
+    kept = json.loads(
+        await app.state.db.pool.fetchval("SELECT evidence FROM safety_reports WHERE id = $1", filed.json()["id"])
+    )
+    assert set(kept) == {"erasedAt"}
+    assert await storage.get("media", copy) is None
