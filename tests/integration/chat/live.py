@@ -18,15 +18,20 @@ from tests.services import Stack, _spawn, wait_for
 
 
 class ApiWorkers:
-    """``count`` uvicorn processes started as supervisord starts them (the api program's command line)."""
+    """``count`` uvicorn processes started as supervisord starts them (the api program's command line), named
+    ``<name>-NN`` so that several test packages can each run their own."""
 
-    def __init__(self, stack: Stack, count: int) -> None:
+    def __init__(self, stack: Stack, count: int, name: str = "api-test") -> None:
         self.stack = stack
         self.count = count
-        self.sockets = [stack.root / "run" / f"api-test-{n:02d}.sock" for n in range(count)]
+        self.name = name
+        self.sockets = [stack.root / "run" / f"{self._name(n)}.sock" for n in range(count)]
         self.sockets[0].parent.mkdir(parents=True, exist_ok=True)
         for n in range(count):
             self.start(n)
+
+    def _name(self, n: int) -> str:
+        return f"{self.name}-{n:02d}"
 
     def command(self, n: int) -> list[str]:
         argv = self.stack.command("api")
@@ -35,16 +40,16 @@ class ApiWorkers:
 
     def start(self, n: int) -> None:
         self.sockets[n].unlink(missing_ok=True)
-        log = _spawn(self.stack, f"api-test-{n:02d}", self.command(n))
+        log = _spawn(self.stack, self._name(n), self.command(n))
         wait_for(self.sockets[n].exists, f"API worker {n}", log=log)
 
     def pid(self, n: int) -> int:
-        return self.stack.processes[f"api-test-{n:02d}"].pid
+        return self.stack.processes[self._name(n)].pid
 
     def kill(self, n: int) -> None:
         """``kill -9``: no shutdown, no goodbye to its sockets."""
         os.kill(self.pid(n), signal.SIGKILL)
-        self.stack.processes[f"api-test-{n:02d}"].wait()
+        self.stack.processes[self._name(n)].wait()
 
     def rss_kb(self, n: int) -> int:
         status = Path(f"/proc/{self.pid(n)}/status").read_text()
@@ -52,7 +57,7 @@ class ApiWorkers:
 
     def stop(self) -> None:
         for n in range(self.count):
-            proc = self.stack.processes.pop(f"api-test-{n:02d}", None)
+            proc = self.stack.processes.pop(self._name(n), None)
             if proc is not None and proc.poll() is None:
                 proc.terminate()
                 try:
