@@ -33,7 +33,9 @@ from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
 from server.moderation.controller import AuditController
+from server.moderation.photos import PhotoReviewController
 from server.moderation.review import ReviewController
+from server.moderation.verification_routes import SelfieController, VerificationController, VerificationReviewController
 from server.notifications.controller import DeviceController, NotificationController
 from server.notifications.service import NotificationService
 from server.notifications.unsubscribe import UnsubscribeController
@@ -148,6 +150,10 @@ def create_app() -> Litestar:
             ReportController,
             DecisionController,
             ReviewController,
+            PhotoReviewController,
+            VerificationController,
+            VerificationReviewController,
+            SelfieController,
             AdminController,
             AuditController,
             docs.assets_router(),

@@ -17,6 +17,7 @@ from server.matching import candidates
 from server.matching.deck import EXPOSURES_DUE
 from server.matching.jobs import announce_match, record_exposures, refresh_candidate
 from server.matching.service import MATCH_CREATED, MATCH_ENDED, SUPERLIKED
+from server.moderation.verification import PURGE_SELFIES, purge_selfies
 from server.notifications.jobs import note_like, note_match, note_message
 from server.photos.jobs import process_photo, purge_photos
 from server.photos.service import PROCESS_JOB, PURGE_JOB
@@ -31,6 +32,7 @@ LISTENERS = (
     Listener("matching.announce_match", on=MATCH_CREATED, run=announce_match),
     Listener("chat.end_conversation", on=MATCH_ENDED, run=end_conversation),
     Listener("chat.delete_photo_objects", on=PURGE_PHOTOS, run=delete_photo_objects),
+    Listener("moderation.delete_selfies", on=PURGE_SELFIES, run=purge_selfies),
     Listener("notifications.note_message", on=MESSAGE_WAITING, run=note_message),
     Listener("notifications.note_match", on=MATCH_CREATED, run=note_match),
     Listener("notifications.note_like", on=SUPERLIKED, run=note_like),

@@ -1,10 +1,11 @@
-"""Moderation in export and erasure: the audit log, the queue and strikes.
+"""Moderation in export and erasure: the audit log, the queue, strikes and verification requests.
 
 A person's strikes, with the statements of reasons they were sent, are in their export and go with them; the
 queue holds no one's data but the moderator holding an item, whose reference clears with their account. The log
 names people only by pseudonym (see ``audit``), so erasure has nothing to delete: once the account
 is gone no table holds the user id the pseudonym was made from, and the rows about the person stay as the
 record of what staff did. Export finds their rows by computing their pseudonym while the account still exists.
+Verification requests go with the person, their selfies by a job committed with the erasure.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 import uuid
 from typing import Any
 
-from server.moderation import audit
+from server.moderation import audit, verification
 from server.platform import database
 from server.privacy.registry import DomainData
 
@@ -34,9 +35,11 @@ async def export(user_id: uuid.UUID) -> dict[str, Any]:
             " WHERE appellant = $1 ORDER BY created_at",
             user_id,
         )
+        verifications = await verification.export(connection, user_id)
     return {
         "strikes": [dict(row) | {"statement": json.loads(row["statement"])} for row in strikes],
         "appeals": [dict(row) for row in appeals],
+        "verifications": verifications,
         "auditLog": [
             {
                 "seq": entry.seq,
@@ -56,11 +59,18 @@ async def erase(user_id: uuid.UUID) -> None:
     async with database.connection(database.engine()) as connection:
         await connection.execute("DELETE FROM moderation_appeals WHERE appellant = $1", user_id)
         await connection.execute("DELETE FROM moderation_strikes WHERE user_id = $1", user_id)
+        await verification.erase(connection, user_id)
 
 
 PRIVACY = DomainData(
     name="moderation",
-    tables=("moderation_audit", "moderation_queue", "moderation_strikes", "moderation_appeals"),
+    tables=(
+        "moderation_audit",
+        "moderation_queue",
+        "moderation_strikes",
+        "moderation_appeals",
+        "moderation_verifications",
+    ),
     export=export,
     erase=erase,
 )

@@ -14,6 +14,7 @@ from valkey.asyncio import Valkey
 
 from server import settings as settings_module
 from server.matching import candidates
+from server.moderation.photos import enqueue_review
 from server.photos.media import VARIANTS, original_key, variant_key
 from server.photos.service import forget_visible, object_keys
 from server.photos.states import PhotoState
@@ -58,6 +59,10 @@ async def process_photo(job: Job) -> None:
         done = await _finish(photo_id, state, variants)
         if done:
             await candidates.refresh(row["user"])
+            if state == PhotoState.PENDING_REVIEW:
+                # Its review item commits with the state: no photo waits without one.
+                async with database.connection(database.engine()) as connection:
+                    await enqueue_review(connection, settings_module.current().config.moderation, photo_id)
     if not done:  # the photo was deleted while its variants were being made
         await storage.remove("media", [variant_key(photo_id, v) for v in VARIANTS])
         return

@@ -131,8 +131,21 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
                 ("POST", "appeals/{appeal_id:uuid}/decision", "/decision"),
                 ("GET", "users/{user_id:uuid}", ""),
                 ("POST", "users/{user_id:uuid}/actions", "/actions"),
+                ("GET", "photos/{photo_id:uuid}", ""),
+                ("POST", "photos/{photo_id:uuid}/decision", "/decision"),
+                ("GET", "verifications/{request_id:uuid}", ""),
+                ("POST", "verifications/{request_id:uuid}/decision", "/decision"),
             )
         },
+        # A selfie's link needs a signature the server made, whoever asks.
+        "GET /api/admin/verifications/{request_id:uuid}/selfie": (
+            (
+                await client.get(
+                    f"/api/admin/verifications/{uuid.uuid4()}/selfie?exp=99999999999&sig=guess", headers=as_intruder
+                )
+            ).status_code,
+            403,
+        ),
         "PUT /api/notifications/{notification_id:uuid}/read": (
             (await client.put(f"/api/notifications/{note['id']}/read", headers=as_intruder)).status_code,
             404,
