@@ -103,38 +103,45 @@ class PhotoReviewService:
         """Approve or reject a photo whose queue item the moderator holds (409 otherwise), never their own (403)."""
         if body.decision == "reject" and body.reason is None:
             raise Invalid("a rejection needs its reason", errors=[FieldError("reason", "pick one of the presets")])
-        state = PhotoState.APPROVED if body.decision == "approve" else PhotoState.REJECTED
         # A Piccolo transaction, so the discovery refresh published is part of it.
         async with self.db.transaction(), database.connection(self.db) as connection:
             item = await queue.held(connection, moderator, "photo", photo_id)
             owner = await connection.fetchval(
                 "SELECT \"user\" FROM photos WHERE id = $1 AND state = 'pending_review' FOR UPDATE", photo_id
             )
-            if owner is None:
-                raise NotFound("no photo with this id is waiting for review")
-            if owner == moderator:
-                raise Forbidden("you cannot review your own photo; leave it to another moderator")
-            await connection.execute("UPDATE photos SET state = $2 WHERE id = $1", photo_id, state.value)
-            if state == PhotoState.APPROVED:
-                # Now in the owner's profile for others, and in the decks the discovery row feeds.
-                await publish(candidates.REFRESH, {"userId": str(owner)})
-            else:
-                # data names nothing: the owner sees which photo in their own listing, where it shows as rejected.
-                await connection.execute(
-                    "INSERT INTO notifications (id, user_id, kind, data) VALUES ($1, $2, 'moderation', '{}'::jsonb)",
-                    uuid.uuid4(),
-                    owner,
-                )
+            if owner is not None:
+                if owner == moderator:
+                    raise Forbidden("you cannot review your own photo; leave it to another moderator")
+                await _apply(connection, moderator, photo_id, owner, body)
             await queue.decided(connection, [item])
-            await audit.record(
-                connection,
-                moderator,
-                f"photo.{body.decision}",
-                owner,
-                {"photo": str(photo_id), "reason": body.reason or ""},
-            )
+        if owner is None:
+            # Deleted or erased while it waited: nothing is left to decide, and its item has left the queue.
+            raise NotFound("this photo is no longer waiting for review; its owner deleted it")
         await forget_visible(self.valkey, owner)
-        return PhotoDecided(photo_id=photo_id, state=state)
+        return PhotoDecided(photo_id=photo_id, state=_STATES[body.decision])
+
+
+_STATES = {"approve": PhotoState.APPROVED, "reject": PhotoState.REJECTED}
+
+
+async def _apply(
+    connection: asyncpg.Connection, moderator: uuid.UUID, photo_id: uuid.UUID, owner: uuid.UUID, body: PhotoDecision
+) -> None:
+    """The decision's effects, in the caller's transaction: the state, what follows from it, and the audit entry."""
+    await connection.execute("UPDATE photos SET state = $2 WHERE id = $1", photo_id, _STATES[body.decision].value)
+    if body.decision == "approve":
+        # Now in the owner's profile for others, and in the decks the discovery row feeds.
+        await publish(candidates.REFRESH, {"userId": str(owner)})
+    else:
+        # data names nothing: the owner sees which photo in their own listing, where it shows as rejected.
+        await connection.execute(
+            "INSERT INTO notifications (id, user_id, kind, data) VALUES ($1, $2, 'moderation', '{}'::jsonb)",
+            uuid.uuid4(),
+            owner,
+        )
+    await audit.record(
+        connection, moderator, f"photo.{body.decision}", owner, {"photo": str(photo_id), "reason": body.reason or ""}
+    )
 
 
 def photo_review_service(state: State) -> PhotoReviewService:

@@ -143,3 +143,19 @@ async def test_a_member_cannot_reveal_or_decide(
     assert_problem(await client.get(f"/api/admin/photos/{photo_id}", headers=bearer(member["accessToken"])), 403)
     assert_problem(await decide(client, member, photo_id, decision="approve"), 403)
     assert await audited(db, owner["user"]["id"]) == []
+
+
+async def test_a_photo_deleted_while_it_waits_leaves_the_queue_at_its_decision(
+    client: httpx.AsyncClient, db: PostgresEngine, valkey: Valkey, pre_moderation: None
+) -> None:
+    owner = await register(client)
+    photo_id = await waiting_photo(client, db, valkey, owner)
+    moderator = await staff(client, db)
+    item = await queue_item(db, photo_id)
+    assert (await claim(client, moderator, item["id"])).status_code == 200
+    deleted = await client.delete(f"/api/users/photos/{photo_id}", headers=bearer(owner["accessToken"]))
+    assert deleted.status_code == 204
+
+    assert_problem(await decide(client, moderator, photo_id, decision="approve"), 404)
+    assert (await queue_item(db, photo_id))["state"] == "decided", "an item nobody can decide stays in the queue"
+    assert await audited(db, owner["user"]["id"]) == []

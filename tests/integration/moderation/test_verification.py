@@ -138,6 +138,9 @@ async def test_a_rejection_tells_the_person_why_and_they_may_try_again(
     assert ("verification.reject", {"request": request_id, "reason": "wrong-pose"}) in await audited(
         db, person["user"]["id"]
     )
+    exported = (await client.get("/api/users/export", headers=bearer(person["accessToken"]))).json()["data"]
+    held = {entry["id"]: entry for entry in exported["moderation"]["verifications"]}
+    assert held[request_id]["state"] == "rejected" and held[request_id]["reason"] == "wrong-pose"
 
 
 async def test_a_moderator_cannot_verify_themselves(client: httpx.AsyncClient, db: PostgresEngine) -> None:
