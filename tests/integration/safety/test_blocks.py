@@ -44,6 +44,7 @@ SHOWS_NO_ONE = {
     "/api/users/preferences": "the caller's own preferences",
     "/api/users/interests": "the catalogue of interests",
     "/api/users/export": "the caller's own data; what it says of a blocker is checked below",
+    "/api/users/verification": "the caller's own verification request",
     "/api/notifications/preferences": "the caller's own settings",
     "/api/safety/decisions": "moderation decisions about the caller, naming no one",
     "/api/notifications/unsubscribe": "a signed one-click link's page",
