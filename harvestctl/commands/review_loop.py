@@ -16,9 +16,10 @@ import contextlib
 import datetime as dt
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -34,10 +35,15 @@ from harvestctl.keys import BACKSPACES, ENTER, ESCAPE, Keys
 DECISION_KEYS = {"d": "dismiss", "w": "warn", "r": "restrict", "s": "suspend", "b": "ban"}
 QUIT = ("q", "\x04")
 RULE_KEYS = "123456789"
+T = TypeVar("T")
 #: a suspension's length when the moderator just presses Enter
 DEFAULT_SUSPENSION_DAYS = 7
 #: the largest queue the status line counts exactly (the API's largest page)
 COUNTED = 200
+#: how often the status line counts the queue again (seconds)
+STATUS_SECONDS = 10.0
+#: how long to wait before a call the appliance refused as one too many (seconds)
+PAUSE = 5.0
 #: lines the screen keeps for everything but the transcript
 CHROME_LINES = 22
 KEY_HELP = (
@@ -74,6 +80,8 @@ class Tally:
     decided: int = 0
     skipped: int = 0
     undone: int = 0
+    #: seconds spent waiting for the appliance's rate limit
+    paused: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
 
@@ -89,6 +97,9 @@ class Reviewer:
         self.skipped: set[str] = set()
         self.flash = ""
         self.tally = Tally()
+        #: open items, SLA breaches, and decisions sent, when the queue was last counted
+        self.counts = (0, 0, 0)
+        self.counted_at = -STATUS_SECONDS
 
     def run(self) -> None:
         """The loop; whatever ends it, the staged decision is sent only on ``q`` and every lease is given back."""
@@ -147,18 +158,25 @@ class Reviewer:
 
     def _take(self) -> Card | None:
         """The most urgent free item not skipped this sitting, claimed, with its report."""
-        passed: list[dict[str, Any]] = []
-        try:
-            while (item := review.take_next(self.session, self.kind)) is not None and item["id"] in self.skipped:
-                passed.append(item)
-        finally:
-            for item in passed:
-                self._release_item(item["id"])
+        item = self._api(review.take_next, self.kind) if not self.skipped else self._first_not_skipped()
         if item is None:
             return None
-        card = Card(item, review.fetch_report(self.session, item["subject"]))
+        card = Card(item, self._api(review.fetch_report, item["subject"]))
         self._schedule(card)
         return card
+
+    def _first_not_skipped(self) -> dict[str, Any] | None:
+        """Claimed from the listing: ``/queue/next`` would hand a skipped item straight back."""
+        now = dt.datetime.now(dt.UTC)
+        for item in self._count():
+            lease = evidence.when(item["leaseUntil"])
+            if item["id"] in self.skipped or (lease is not None and lease > now):
+                continue
+            # Another moderator may take it between the listing and the claim (409): try the next one.
+            with contextlib.suppress(CliError):
+                claimed: dict[str, Any] = self._api(review.claim_item, item["id"])
+                return claimed
+        return None
 
     def _compose(self, decision: str) -> dict[str, Any] | None:
         """The rest of a decision from the keyboard: a suspension's days, the rule, a note; None if cancelled."""
@@ -207,7 +225,7 @@ class Reviewer:
             return
         report_id, body = staged.card.item["subject"], staged.body
         try:
-            decided = review.send_decision(self.session, report_id, body)
+            decided = self._api(review.send_decision, report_id, body)
         except CliError as failure:
             self.flash = f"[red]not sent[/]: {body['decision']} on report {report_id}: {escape(failure.message)}"
             self._release(staged.card)
@@ -231,7 +249,7 @@ class Reviewer:
             if time.monotonic() < card.renew_at:
                 continue
             try:
-                card.item = review.claim_item(self.session, card.item["id"])
+                card.item = self._api(review.claim_item, card.item["id"])
             except CliError as failure:
                 self.flash = f"[red]lost the lease on report {card.item['subject']}[/]: {escape(failure.message)}"
                 card.renew_at = float("inf")
@@ -244,18 +262,46 @@ class Reviewer:
     def _release_item(self, item_id: str) -> None:
         # A lease that already ran out, or was taken over, leaves nothing of ours to give back.
         with contextlib.suppress(CliError):
-            review.release_item(self.session, item_id)
+            self._api(review.release_item, item_id)
+
+    def _api(self, call: Callable[..., T], *args: Any) -> T:
+        """``call(session, *args)``, waiting out the appliance's per-user limit on calls a minute: a quick
+        moderator can outrun it (each report takes three calls), and a refused call changed nothing, so it is
+        safe to send again."""
+        while True:
+            try:
+                return call(self.session, *args)
+            except CliError as failure:
+                if not failure.message.endswith("(HTTP 429)"):
+                    raise
+            self.console.print(f"[yellow]the appliance allows so many calls a minute; trying again in {PAUSE:.0f} s[/]")
+            time.sleep(PAUSE)
+            self.tally.paused += PAUSE
+
+    def _count(self) -> list[dict[str, Any]]:
+        """The open items, most urgent first; noted for the status line."""
+        items = self._api(review.open_items, self.kind, COUNTED)
+        self.counts = (len(items), sum(item["overdue"] for item in items), self.tally.decided)
+        self.counted_at = time.monotonic()
+        return items
+
+    def _status(self) -> str:
+        """The queue's size and SLA breaches, asked for again every STATUS_SECONDS (calls are rationed), counting
+        down meanwhile by the decisions sent."""
+        if time.monotonic() - self.counted_at >= STATUS_SECONDS:
+            self._count()
+        open_now, breaches, decided_then = self.counts
+        count = max(open_now - (self.tally.decided - decided_then), 0)
+        late = f"[bold red]{breaches} past SLA[/]" if breaches else "0 past SLA"
+        return f"[bold]{count}{'+' if open_now == COUNTED else ''} open[/] · {late}"
 
     def _draw(self) -> None:
         now = dt.datetime.now(dt.UTC)
-        items = review.open_items(self.session, self.kind, COUNTED)
-        count = f"{len(items)}+" if len(items) == COUNTED else str(len(items))
-        breaches = sum(item["overdue"] for item in items)
-        late = f"[bold red]{breaches} past SLA[/]" if breaches else "0 past SLA"
+        status = self._status()
         minutes = (time.monotonic() - self.tally.started) / 60
         self.console.clear()
         self.console.print(
-            f"[bold]Harvest review[/] · {self.kind} · [bold]{count} open[/] · {late} · decided {self.tally.decided}"
+            f"[bold]Harvest review[/] · {self.kind} · {status} · decided {self.tally.decided}"
             f" in {minutes:.1f} min · skipped {self.tally.skipped}"
         )
         card = self.current
@@ -303,7 +349,15 @@ def review_queue(
         reviewer.run()
     tally = reviewer.tally
     seconds = round(time.monotonic() - tally.started, 1)
-    appliance.out.data({"decided": tally.decided, "skipped": tally.skipped, "undone": tally.undone, "seconds": seconds})
+    appliance.out.data(
+        {
+            "decided": tally.decided,
+            "skipped": tally.skipped,
+            "undone": tally.undone,
+            "seconds": seconds,
+            "rateLimitedSeconds": tally.paused,
+        }
+    )
     appliance.out.say(
         f"decided {tally.decided}, skipped {tally.skipped}, undid {tally.undone} in {seconds / 60:.1f} min;"
         " every item you held was given back"
