@@ -11,6 +11,8 @@ fi
 ./install.sh --packages-only
 # The browser tests drive Debian's own Chromium through its chromedriver, so nothing is downloaded at test time.
 command -v chromedriver >/dev/null || apt-get install -y -qq --no-install-recommends chromium chromium-driver
+# The review-loop test types into `harvestctl moderation review` in a real terminal, which tmux provides.
+command -v tmux >/dev/null || apt-get install -y -qq --no-install-recommends tmux
 [ -x .venv/bin/python ] || /usr/bin/python3 -m venv .venv
 pip=(.venv/bin/python -m pip install --quiet --disable-pip-version-check)
 # The locked, hash-checked set (the appliance's plus test and lint tools), then this checkout itself.
