@@ -103,10 +103,18 @@ def fetch_report(session: api.Session, report_id: str) -> dict[str, Any]:
 def send_decision(session: api.Session, report_id: str, body: dict[str, Any]) -> dict[str, Any]:
     hints = {
         409: NOT_HELD_HINT,
-        422: "a suspension needs --until within 365 days (e.g. 2026-12-31); only a suspension takes one",
+        422: "only a suspension takes --until, within 365 days; an erased account can only be dismissed",
     }
-    with hinted(hints):
-        decided: dict[str, Any] = session.call("POST", f"/api/admin/reports/{report_id}/decision", json=body)
+    try:
+        with hinted(hints):
+            decided: dict[str, Any] = session.call("POST", f"/api/admin/reports/{report_id}/decision", json=body)
+    except CliError as failure:
+        # A 403 here is usually the report about the moderator's own account, not a missing role.
+        if "own account" in failure.message:
+            raise CliError(
+                failure.message, "release it for another moderator: `harvestctl moderation release`"
+            ) from None
+        raise
     return decided
 
 
