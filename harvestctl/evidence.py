@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from rich.console import Group, RenderableType
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -16,6 +16,8 @@ from rich.text import Text
 SEVERITIES = {0: "urgent", 1: "high", 2: "normal"}
 #: how the two people in a transcript are told apart
 SPEAKERS = {"reporter": "cyan", "reported": "magenta"}
+#: lines of a review screen besides the transcript, the strikes and the footer (the decision prompts included)
+SCREEN_LINES = 14
 
 
 def when(value: str | None) -> dt.datetime | None:
@@ -152,3 +154,24 @@ def _strikes(strikes: list[dict[str, Any]]) -> RenderableType:
             "yes" if strike["overturned_at"] else "",
         )
     return table
+
+
+def screen(
+    console: Console, header: str, card: tuple[dict[str, Any], dict[str, Any]] | None, footer: list[str]
+) -> None:
+    """One screen of ``moderation review``: the header, the held item's clocks and its report, with as much of the
+    conversation as fits, then the footer's lines (markup)."""
+    console.clear()
+    console.print(header)
+    if card is None:
+        console.rule("queue clear")
+    else:
+        item, view = card
+        now = dt.datetime.now(dt.UTC)
+        console.rule(f"{severity(item)} · SLA {due(item, now)} · waited {age(item, now)}", align="left")
+        strikes = len(view["strikes"]) + 2 if view["strikes"] else 0
+        room = console.height - SCREEN_LINES - strikes - len(footer)
+        console.print(report(view, messages=max(room, 0)))
+    console.rule()
+    for line in footer:
+        console.print(Text.from_markup(line))

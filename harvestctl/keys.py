@@ -17,6 +17,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+from rich.console import Console
+
 ENTER = "\n"
 ESCAPE = "\x1b"
 BACKSPACES = ("\x7f", "\b")
@@ -64,3 +66,20 @@ class Keys:
                 if len(key) > 2 and (part.isalpha() or part == "~"):
                     break
         return key
+
+    def line(self, console: Console, prompt: str, idle: Callable[[], None] = lambda: None) -> str | None:
+        """A line typed after ``prompt``, echoed as it is typed (Backspace works); None on Escape."""
+        console.print(prompt, end="", markup=False)
+        typed = ""
+        while (key := self.read(idle)) != ENTER:
+            if key == ESCAPE:
+                return None
+            if key in BACKSPACES:
+                if typed:
+                    typed = typed[:-1]
+                    console.file.write("\b \b")
+            elif key.isprintable() and len(key) == 1:
+                typed += key
+                console.file.write(key)
+            console.file.flush()
+        return typed.strip()

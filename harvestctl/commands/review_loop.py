@@ -24,13 +24,12 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.text import Text
 
 from harvestctl import api, evidence, output
 from harvestctl.appliance import Appliance
 from harvestctl.commands import review
 from harvestctl.errors import CliError, Exit
-from harvestctl.keys import BACKSPACES, ENTER, ESCAPE, Keys
+from harvestctl.keys import ESCAPE, Keys
 
 DECISION_KEYS = {"d": "dismiss", "w": "warn", "r": "restrict", "s": "suspend", "b": "ban"}
 QUIT = ("q", "\x04")
@@ -44,8 +43,6 @@ COUNTED = 200
 STATUS_SECONDS = 10.0
 #: how long to wait before a call the appliance refused as one too many (seconds)
 PAUSE = 5.0
-#: lines the screen keeps for everything but the transcript
-CHROME_LINES = 22
 KEY_HELP = (
     "[bold]d[/] dismiss  [bold]w[/] warn  [bold]r[/] restrict  [bold]s[/] suspend  [bold]b[/] ban"
     "   ·   [bold]n[/] skip  [bold]u[/] undo  [bold]q[/] quit"
@@ -203,21 +200,7 @@ class Reviewer:
         return body
 
     def _ask(self, prompt: str) -> str | None:
-        """A line typed at the bottom of the screen; None on Escape."""
-        self.console.print(prompt, end="", markup=False)
-        typed = ""
-        while (key := self.keys.read(self._renew)) != ENTER:
-            if key == ESCAPE:
-                return None
-            if key in BACKSPACES:
-                if typed:
-                    typed = typed[:-1]
-                    self.console.file.write("\b \b")
-            elif key.isprintable() and len(key) == 1:
-                typed += key
-                self.console.file.write(key)
-            self.console.file.flush()
-        return typed.strip()
+        return self.keys.line(self.console, prompt, self._renew)
 
     def _send_staged(self) -> None:
         staged, self.staged = self.staged, None
@@ -296,38 +279,27 @@ class Reviewer:
         return f"[bold]{count}{'+' if open_now == COUNTED else ''} open[/] · {late}"
 
     def _draw(self) -> None:
-        now = dt.datetime.now(dt.UTC)
-        status = self._status()
         minutes = (time.monotonic() - self.tally.started) / 60
-        self.console.clear()
-        self.console.print(
-            f"[bold]Harvest review[/] · {self.kind} · {status} · decided {self.tally.decided}"
+        header = (
+            f"[bold]Harvest review[/] · {self.kind} · {self._status()} · decided {self.tally.decided}"
             f" in {minutes:.1f} min · skipped {self.tally.skipped}"
         )
-        card = self.current
-        if card is None:
-            self.console.rule("queue clear")
+        footer = []
+        if self.current is None:
             waiting = " (only items you skipped are left)" if self.skipped else ""
-            self.console.print(f"nothing is waiting{waiting}: any key looks again")
-        else:
-            item = card.item
-            self.console.rule(
-                f"{evidence.severity(item)} · SLA {evidence.due(item, now)} · waited {evidence.age(item, now)}",
-                align="left",
-            )
-            room = self.console.height - CHROME_LINES - len(card.report["strikes"])
-            self.console.print(evidence.report(card.report, messages=max(room, 0)))
-        self.console.rule()
+            footer.append(f"nothing is waiting{waiting}: any key looks again")
         if self.staged is not None:
             body = self.staged.body
-            self.console.print(
+            footer.append(
                 f"staged: [bold]{body['decision']} · {body['rule']}[/] on report {self.staged.card.item['subject']}"
                 " — sent when you act on the next one; [bold]u[/] takes it back"
             )
         if self.flash:
-            self.console.print(Text.from_markup(self.flash))
+            footer.append(self.flash)
             self.flash = ""
-        self.console.print(KEY_HELP)
+        footer.append(KEY_HELP)
+        card = (self.current.item, self.current.report) if self.current else None
+        evidence.screen(self.console, header, card, footer)
 
 
 def review_queue(
