@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
-from litestar.params import FromPath, FromQuery, JSONBody, Parameter
+from litestar.params import FromPath, FromQuery, JSONBody, QueryParameter
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from server.auth.roles import Role
@@ -93,8 +93,8 @@ class ReviewController(Controller):
     async def queue_items(
         self,
         state: State,
-        kind: Annotated[QueueKind | None, Parameter(query="kind")] = None,
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=200)] = 50,
+        kind: FromQuery[QueueKind | None] = None,
+        limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
     ) -> QueueList:
         """Open items, most urgent first (severity, then age), with their SLA deadline, whether it has passed,
         and who holds each."""
@@ -179,8 +179,8 @@ class ReviewController(Controller):
     async def users(
         self,
         state: State,
-        q: Annotated[str, Parameter(query="q", min_length=1, max_length=200)],
-        limit: Annotated[int, Parameter(query="limit", ge=1, le=100)] = 20,
+        q: Annotated[str, QueryParameter(min_length=1, max_length=200)],
+        limit: Annotated[int, QueryParameter(ge=1, le=100)] = 20,
     ) -> list[Account]:
         """Accounts whose email starts with ``q`` or whose first name is ``q`` (case aside), newest first, with the
         measures standing against each."""
