@@ -155,7 +155,11 @@ async def test_fifty_reports_cleared_from_the_keyboard_each_as_keyed_and_all_aud
         "SELECT r.id::text, r.state, s.measure, s.rule, s.until FROM safety_reports r"
         " LEFT JOIN moderation_strikes s ON s.report_id = r.id"
     )
-    decided = {row["id"]: (row["measure"] or "dismiss", row["rule"]) for row in rows}
+    # A dismissal leaves no strike, only the report's state.
+    decided = {
+        row["id"]: (row["measure"] or ("dismiss" if row["state"] == "dismissed" else row["state"]), row["rule"])
+        for row in rows
+    }
     for report_id, (decision, rule) in keyed.items():
         assert decided[report_id][0] == decision, report_id
         if decision != "dismiss":
@@ -172,14 +176,15 @@ async def test_fifty_reports_cleared_from_the_keyboard_each_as_keyed_and_all_aud
     }
     assert logged == keyed
 
-    plain = [n for n, turn_keys in enumerate(keys_per_decision) if turn_keys <= 4]
+    plain = sum(1 for pressed in keys_per_decision if pressed <= 4)
     figures = (
         f"{REPORTS} reports cleared in {seconds:.1f} s ({seconds / REPORTS:.2f} s each, keys, screens and API included);"
         f" {terminal.keys} keys in all, {terminal.keys / REPORTS:.2f} per decision;"
         f" keys per decision: {sorted(set(keys_per_decision))}"
         f" (dismiss/warn/restrict/ban 3, suspend with the default 7 days 4, with typed days 5, the one undone"
-        f" {keys_per_decision[UNDO_AT]}; {len(plain)} decisions took 4 keys or fewer);"
-        f" {sitting['rateLimitedSeconds']:.0f} s of it waiting out the API's per-user rate limit"
+        f" {keys_per_decision[UNDO_AT]}; {plain} decisions took 4 keys or fewer);"
+        f" {sitting['rateLimitedSeconds']:.0f} s of it waiting out the API's per-user rate limit,"
+        f" {seconds - sitting['rateLimitedSeconds']:.1f} s without"
     )
     (tmp_path / "figures.txt").write_text(figures + "\n")
     print(figures)
