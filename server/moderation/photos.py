@@ -115,7 +115,7 @@ class PhotoReviewService:
                 await _apply(connection, moderator, photo_id, owner, body)
             await queue.decided(connection, [item])
         if owner is None:
-            # Deleted or erased while it waited: nothing is left to decide, and its item has left the queue.
+            # No longer waiting (a deletion withdraws its item, so this is a race with one): nothing to decide.
             raise NotFound("this photo is no longer waiting for review; its owner deleted it")
         await forget_visible(self.valkey, owner)
         return PhotoDecided(photo_id=photo_id, state=_STATES[body.decision])

@@ -156,3 +156,14 @@ async def decided(connection: asyncpg.Connection, item_ids: list[uuid.UUID]) -> 
         " WHERE id = ANY($1::uuid[]) AND state = 'open'",
         item_ids,
     )
+
+
+async def withdraw(connection: asyncpg.Connection, kind: Kind, subjects: list[uuid.UUID]) -> None:
+    """Close the open items of subjects that are gone (a photo deleted while it waited), in the caller's
+    transaction, so no moderator is handed nothing to decide."""
+    await connection.execute(
+        "UPDATE moderation_queue SET state = 'decided', decided_at = now(), claimed_by = NULL, lease_until = NULL"
+        " WHERE kind = $1 AND subject = ANY($2::uuid[]) AND state = 'open'",
+        kind,
+        subjects,
+    )

@@ -6,9 +6,11 @@ import uuid
 from typing import Any
 
 from server import settings as settings_module
+from server.moderation import queue
 from server.photos.media import MediaSigner
 from server.photos.service import PURGE_JOB, visible_cache_key
 from server.photos.tables import Photo
+from server.platform import database
 from server.platform.events import publish
 from server.privacy.registry import DomainData
 
@@ -35,6 +37,8 @@ async def erase(user_id: uuid.UUID) -> None:
     if gone:
         # The job names photos, not the person, so nothing in the queue points back at them.
         await publish(PURGE_JOB, {"photoIds": [str(row["id"]) for row in gone]})
+        async with database.connection(database.engine()) as connection:
+            await queue.withdraw(connection, "photo", [row["id"] for row in gone])
 
 
 PRIVACY = DomainData(

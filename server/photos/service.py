@@ -21,11 +21,12 @@ from valkey.exceptions import ValkeyError
 
 from server.errors import Conflict, FieldError, Invalid, NotFound, TooLarge, Unavailable, UnsupportedMedia
 from server.matching import candidates
+from server.moderation import queue
 from server.photos.media import VARIANTS, MediaSigner, Variant, original_key, variant_key
 from server.photos.schemas import PhotoUrls, PhotoView
 from server.photos.states import PhotoState
 from server.photos.tables import Photo
-from server.platform import images
+from server.platform import database, images
 from server.platform.events import publish
 from server.platform.storage import Storage
 from server.settings import PhotosSection
@@ -149,6 +150,8 @@ class PhotoService:
                 gone[0]["position"],
             )
             await publish(PURGE_JOB, {"photoIds": [str(photo_id)]})
+            async with database.connection(self.db) as connection:
+                await queue.withdraw(connection, "photo", [photo_id])
             await candidates.refresh(user_id)
         await forget_visible(self.valkey, user_id)
 
