@@ -100,7 +100,8 @@ class AuthService:
         Both are answered by Valkey in one round trip; when Valkey cannot answer, Postgres says whether
         the login was ended (and the limit is not applied).
         """
-        limit = self.limits.requests_per_user_per_minute
+        limits = self.limits
+        limit = limits.requests_per_user_per_minute if claims.role == "user" else limits.requests_per_staff_per_minute
         revoked = _REVOKED.format(claims.session_id)
         replies = await self.limiter.hit("user", str(claims.user_id), limit, 60, also=[("EXISTS", revoked)])
         active = not replies[0] if replies is not None else await self._active_in_postgres(claims.session_id)

@@ -115,6 +115,8 @@ class LimitsSection(_Section, frozen=True):
     reset_requests_per_email_per_hour: Annotated[int, msgspec.Meta(ge=1)] = 5
     #: calls per signed-in user per minute, across every endpoint
     requests_per_user_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 100
+    #: the same for moderators and admins, whose review loop makes three calls a decision
+    requests_per_staff_per_minute: Annotated[int, msgspec.Meta(ge=1)] = 600
 
 
 class LocationSection(_Section, frozen=True):

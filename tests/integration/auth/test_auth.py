@@ -242,6 +242,16 @@ async def test_a_signed_in_user_is_capped_per_minute(client):
     assert answers[:100] == [200] * 100 and answers[100] == 429
 
 
+async def test_staff_have_a_limit_of_their_own(client, db):
+    from tests.integration.moderation.staff import staff
+
+    moderator = await staff(client, db)
+    answers = [
+        (await client.get("/api/auth/sessions", headers=bearer(moderator["accessToken"]))).status_code for _ in range(150)
+    ]
+    assert answers == [200] * 150, "a moderator working the queue is not held to a member's 100 a minute"
+
+
 async def test_without_valkey_sign_in_still_works_and_revocation_falls_back_to_postgres(db, stack):
     from valkey.asyncio import Valkey
 
