@@ -32,6 +32,7 @@ from server.chat.socket import gateway
 from server.matching.controller import MatchingController
 from server.matching.deck import DeckService
 from server.matching.service import MatchService
+from server.moderation.accounts import AccountDataController, AccountVerificationController, erase_account
 from server.moderation.controller import AuditController
 from server.moderation.photos import PhotoReviewController
 from server.moderation.review import ReviewController
@@ -150,6 +151,9 @@ def create_app() -> Litestar:
             ReportController,
             DecisionController,
             ReviewController,
+            AccountDataController,
+            AccountVerificationController,
+            erase_account,
             PhotoReviewController,
             VerificationController,
             VerificationReviewController,
