@@ -1,6 +1,6 @@
 """Decisions on reports, each with a strike and a statement of reasons (EU DSA Art. 17) sent to the person.
 
-A moderator decides only an item whose lease they hold, never about their own account. ``dismiss`` closes the
+A moderator decides only an item whose lease they hold, never about their own account nor a report they filed. ``dismiss`` closes the
 report; ``warn`` records a strike; ``restrict`` hides the person from decks; ``suspend`` (until a date) and
 ``ban`` also end every session at once and refuse sign-in. A ban ends the person's matches too, and holds as an
 indefinite suspension until a second moderator confirms it. A restriction or more resolves the person's other
@@ -147,7 +147,7 @@ class DecisionService:
         async with self.db.transaction(), database.connection(self.db) as connection:
             item = await queue.held(connection, moderator, "report", report_id)
             report = await connection.fetchrow(
-                "SELECT id, reported, reason FROM safety_reports WHERE id = $1 AND state = 'open' FOR UPDATE",
+                "SELECT id, reporter, reported, reason FROM safety_reports WHERE id = $1 AND state = 'open' FOR UPDATE",
                 report_id,
             )
             if report is None:
@@ -155,6 +155,9 @@ class DecisionService:
             person = report["reported"]
             if person == moderator:
                 raise Forbidden("you cannot decide about your own account; leave it to another moderator")
+            # The reporter is as much a party to the report as the person reported.
+            if report["reporter"] == moderator:
+                raise Forbidden("you cannot decide a report you filed; leave it to another moderator")
             if person is None and body.decision != "dismiss":
                 raise Invalid(
                     "the reported account was erased; there is no one to act on",

@@ -1,0 +1,34 @@
+"""A moderator never decides a matter they are part of: a report they filed is decided by another moderator, as is
+their own account and an appeal of their own decision."""
+
+from __future__ import annotations
+
+import httpx
+from litestar import Litestar
+
+from tests.factories import register
+from tests.integration.chat.stored import assert_problem
+from tests.integration.matching.crowd import headers, ids
+from tests.integration.moderation.staff import staff
+from tests.integration.safety.test_reports import claimed, decide, queued, report
+
+
+async def test_a_moderator_cannot_decide_a_report_they_filed(app: Litestar, client: httpx.AsyncClient) -> None:
+    moderator, other = await staff(client, app.state.db), await staff(client, app.state.db)
+    reported = await register(client)
+    filed = await report(client, moderator, {"userId": ids(reported), "reason": "harassment", "block": False})
+    assert filed.status_code == 201, filed.text
+    report_id = filed.json()["id"]
+    item_id = str((await queued(app, report_id))["id"])
+    await claimed(client, moderator, item_id)
+
+    for decision in ("dismiss", "warn"):
+        assert_problem(await decide(client, moderator, report_id, decision=decision, rule="harassment"), 403)
+    state = await app.state.db.pool.fetchval("SELECT state FROM safety_reports WHERE id = $1::uuid", report_id)
+    assert state == "open"
+
+    released = await client.post(f"/api/admin/queue/{item_id}/release", headers=headers(moderator))
+    assert released.status_code == 204, released.text
+    await claimed(client, other, item_id)
+    decided = await decide(client, other, report_id, decision="warn", rule="harassment")
+    assert decided.status_code == 200, decided.text
