@@ -226,18 +226,23 @@ class AuthService:
             if not rows or rows[0]["revoked_at"] is not None or rows[0]["expires_at"] <= now:
                 raise Unauthorized(_BAD_REFRESH)
             found = rows[0]
-            if found["used_at"] is not None:
+            # A login opened while a suspension or ban was being decided escaped its end of sessions; it ends here.
+            async with database.connection(self.db) as connection:
+                barred = await measures.barred(connection, found["user_id"])
+            reused = found["used_at"] is not None
+            if reused or barred is not None:
                 await self._revoke_in_transaction([found["session"]], now)
-                reused = True
             else:
-                reused = False
                 await RefreshToken.update({RefreshToken.used_at: now}).where(RefreshToken.id == found["id"])
                 await Session.update({Session.last_seen_at: now}).where(Session.id == found["session"])
                 pair = await self._issue(found["session"], found["user_id"], found["role"])
+        if reused or barred is not None:
+            await self.mark_revoked([found["session"]])
         if reused:
             log.warning("refresh token reused; session revoked", extra={"session": str(found["session"])})
-            await self.mark_revoked([found["session"]])
             raise Unauthorized(_BAD_REFRESH)
+        if barred is not None:
+            raise Forbidden(measures.refusal(barred))
         return pair
 
     async def forgot_password(self, email: str) -> None:
