@@ -177,14 +177,16 @@ class AppealService:
             item = await queue.held(connection, moderator, "appeal", appeal_id)
             row = await connection.fetchrow(
                 "SELECT a.appellant, a.strike_id, a.report_id, coalesce(s.moderator, r.decided_by) AS decided_by,"
-                " s.user_id AS struck, r.reported FROM moderation_appeals a"
+                " s.user_id AS struck, r.reporter, r.reported FROM moderation_appeals a"
                 " LEFT JOIN moderation_strikes s ON s.id = a.strike_id"
-                " LEFT JOIN safety_reports r ON r.id = a.report_id WHERE a.id = $1 AND a.state = 'open' FOR UPDATE OF a",
+                # A strike's own report too: whoever filed it is in the decision appealed.
+                " LEFT JOIN safety_reports r ON r.id = coalesce(a.report_id, s.report_id)"
+                " WHERE a.id = $1 AND a.state = 'open' FOR UPDATE OF a",
                 appeal_id,
             )
             if row is None:
                 raise NotFound("no such open appeal")
-            if moderator in (row["decided_by"], row["appellant"], row["reported"]):
+            if moderator in (row["decided_by"], row["appellant"], row["reporter"], row["reported"]):
                 raise Forbidden("an appeal is decided by a moderator who did not make the decision and is not in it")
             state = "upheld" if body.decision == "uphold" else "rejected"
             decided = await connection.fetchrow(

@@ -32,3 +32,26 @@ async def test_a_moderator_cannot_decide_a_report_they_filed(app: Litestar, clie
     await claimed(client, other, item_id)
     decided = await decide(client, other, report_id, decision="warn", rule="harassment")
     assert decided.status_code == 200, decided.text
+
+
+async def test_a_moderator_cannot_decide_the_appeal_of_a_strike_on_their_own_report(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    reporting, deciding = await staff(client, app.state.db), await staff(client, app.state.db)
+    reported = await register(client)
+    filed = await report(client, reporting, {"userId": ids(reported), "reason": "spam", "block": False})
+    await claimed(client, deciding, str((await queued(app, filed.json()["id"]))["id"]))
+    warned = await decide(client, deciding, filed.json()["id"], decision="warn", rule="spam")
+    assert warned.status_code == 200, warned.text
+    appealed = await client.post(
+        "/api/safety/appeals",
+        json={"strikeId": warned.json()["strikeId"], "text": "It was not spam."},
+        headers=headers(reported),
+    )
+    assert appealed.status_code == 201, appealed.text
+
+    await claimed(client, reporting, str((await queued(app, appealed.json()["id"]))["id"]))
+    refused = await client.post(
+        f"/api/admin/appeals/{appealed.json()['id']}/decision", json={"decision": "uphold"}, headers=headers(reporting)
+    )
+    assert_problem(refused, 403)
