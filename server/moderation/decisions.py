@@ -245,16 +245,18 @@ class DecisionService:
         return Acted(user_id=user_id, action=body.action, strike_id=strike_id)
 
     async def confirm_ban(self, moderator: uuid.UUID, strike_id: uuid.UUID) -> None:
-        """A second moderator makes a ban permanent; the one who banned cannot (403), nor the person banned."""
+        """A second moderator makes a ban permanent; the one who banned cannot (403), nor the person banned, nor the
+        one who reported them."""
         async with self.db.transaction(), database.connection(self.db) as connection:
             row = await connection.fetchrow(
-                "SELECT user_id, moderator, confirmed_by FROM moderation_strikes"
-                " WHERE id = $1 AND measure = 'ban' AND overturned_at IS NULL FOR UPDATE",
+                "SELECT s.user_id, s.moderator, s.confirmed_by, r.reporter FROM moderation_strikes s"
+                " LEFT JOIN safety_reports r ON r.id = s.report_id"
+                " WHERE s.id = $1 AND s.measure = 'ban' AND s.overturned_at IS NULL FOR UPDATE OF s",
                 strike_id,
             )
             if row is None:
                 raise NotFound("no such standing ban")
-            if moderator in (row["moderator"], row["user_id"]):
+            if moderator in (row["moderator"], row["user_id"], row["reporter"]):
                 raise Forbidden("a ban is confirmed by a second moderator, not the one who banned (nor the banned)")
             if row["confirmed_by"] is None:
                 await connection.execute(

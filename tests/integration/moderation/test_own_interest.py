@@ -55,3 +55,19 @@ async def test_a_moderator_cannot_decide_the_appeal_of_a_strike_on_their_own_rep
         f"/api/admin/appeals/{appealed.json()['id']}/decision", json={"decision": "uphold"}, headers=headers(reporting)
     )
     assert_problem(refused, 403)
+
+
+async def test_the_moderator_who_reported_cannot_confirm_the_ban(app: Litestar, client: httpx.AsyncClient) -> None:
+    reporting, banning = await staff(client, app.state.db), await staff(client, app.state.db)
+    reported = await register(client)
+    filed = await report(client, reporting, {"userId": ids(reported), "reason": "scam", "block": False})
+    await claimed(client, banning, str((await queued(app, filed.json()["id"]))["id"]))
+    banned = await decide(client, banning, filed.json()["id"], decision="ban", rule="scam")
+    assert banned.status_code == 200, banned.text
+
+    confirm = f"/api/admin/strikes/{banned.json()['strikeId']}/confirm"
+    assert_problem(await client.post(confirm, headers=headers(reporting)), 403)
+    confirmed_by = await app.state.db.pool.fetchval(
+        "SELECT confirmed_by FROM moderation_strikes WHERE id = $1::uuid", banned.json()["strikeId"]
+    )
+    assert confirmed_by is None
