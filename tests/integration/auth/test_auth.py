@@ -247,7 +247,8 @@ async def test_staff_have_a_limit_of_their_own(client, db):
 
     moderator = await staff(client, db)
     answers = [
-        (await client.get("/api/auth/sessions", headers=bearer(moderator["accessToken"]))).status_code for _ in range(150)
+        (await client.get("/api/auth/sessions", headers=bearer(moderator["accessToken"]))).status_code
+        for _ in range(150)
     ]
     assert answers == [200] * 150, "a moderator working the queue is not held to a member's 100 a minute"
 
