@@ -23,6 +23,7 @@ from server.auth import accounts
 from server.errors import FieldError, Invalid, NotFound, RateLimited
 from server.matching import candidates
 from server.matching.pairs import matched_with
+from server.moderation import measures
 from server.photos.schemas import PhotoView
 from server.photos.service import PhotoService, blurred_only, visible_cache_key
 from server.platform import database
@@ -217,6 +218,9 @@ class ProfileService:
         # match that matches and conversations are lists of (and no new one forms), so their cards stay cached.
         async with database.connection(self.db) as connection:
             if await blocked_between(connection, viewer_id, [user_id]):
+                raise NotFound("no such person")
+            # A suspension or ban hides the profile from everyone, as its statement of reasons says.
+            if await measures.barred(connection, user_id) is not None:
                 raise NotFound("no such person")
         found = await self.public_cards(viewer_id, [user_id])
         if not found:
