@@ -145,6 +145,14 @@ class DecisionService:
         _check(body, now)
         # A Piccolo transaction, so the events published and the sessions ended are part of it.
         async with self.db.transaction(), database.connection(self.db) as connection:
+            # Every open report about the person, locked in one order before anything else: a restriction closes
+            # the others (and their queue items), so two moderators deciding two reports about one person at once
+            # must not each hold one and wait on the other's; the second waits, then finds its item decided.
+            await connection.execute(
+                "SELECT id FROM safety_reports WHERE state = 'open'"
+                " AND reported = (SELECT reported FROM safety_reports WHERE id = $1) ORDER BY id FOR UPDATE",
+                report_id,
+            )
             item = await queue.held(connection, moderator, "report", report_id)
             report = await connection.fetchrow(
                 "SELECT id, reporter, reported, reason FROM safety_reports WHERE id = $1 AND state = 'open' FOR UPDATE",

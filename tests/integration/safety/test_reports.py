@@ -263,3 +263,29 @@ async def test_a_confirmed_ban_keeps_the_account_and_evidence_until_its_time_the
     )
     assert set(kept) == {"erasedAt"}
     assert await storage.get("media", copy) is None
+
+
+async def test_two_moderators_restricting_one_person_at_once_make_one_decision_not_a_deadlock(
+    app: Litestar, client: httpx.AsyncClient
+) -> None:
+    [(reporter, reported, _)] = await pairs(app, client)
+    [(other_reporter, _, _)] = await pairs(app, client)
+    filed = [
+        (await report(client, who, {"userId": ids(reported), "reason": "spam", "block": False})).json()["id"]
+        for who in (reporter, other_reporter)
+    ]
+    moderators = [await staff(client, app.state.db) for _ in filed]
+    for moderator, report_id in zip(moderators, filed, strict=True):
+        await claimed(client, moderator, str((await queued(app, report_id))["id"]))
+
+    answers = await asyncio.gather(
+        *(
+            decide(client, moderator, report_id, decision="restrict", rule="spam")
+            for moderator, report_id in zip(moderators, filed, strict=True)
+        )
+    )
+    assert sorted(answer.status_code for answer in answers) == [200, 404], [answer.text for answer in answers]
+    strikes = await app.state.db.pool.fetchval(
+        "SELECT count(*) FROM moderation_strikes WHERE user_id = $1", ids(reported)
+    )
+    assert strikes == 1
