@@ -72,10 +72,10 @@ class Provider(Protocol):
     batch: int
 
     async def send(self, pushes: Sequence[Push]) -> list[Outcome]:
-        """One outcome per push, in order."""
-        ...
+        """One outcome per push, in order; HTTP and transport failures are outcomes (RETRY), never raised."""
 
-    async def aclose(self) -> None: ...
+    async def aclose(self) -> None:
+        """Close the provider's HTTP client."""
 
 
 def http_client(settings: Settings, *, http2: bool = False, headers: dict[str, str] | None = None) -> httpx.AsyncClient:
