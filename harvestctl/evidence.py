@@ -1,23 +1,30 @@
-"""A report and its queue item drawn for a moderator: the frozen evidence as people read it, and SLA clocks.
+"""Queue items drawn for a moderator: a report's frozen evidence as people read it, a waiting photo, a
+verification request, an appeal with the decision it is against, and the SLA clocks.
 
-The API names nobody in the evidence, so neither do these: the two people are "reporter" and "reported".
+The API names nobody in the evidence, so neither do these: the two people are "reporter" and "reported". Photos
+are blurred thumbnails (``pictures``) until the moderator reveals them; then the revealed ones are drawn instead.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from harvestctl import pictures
+
 #: what a severity means to the person working the queue (0 is worked first)
 SEVERITIES = {0: "urgent", 1: "high", 2: "normal"}
 #: how the two people in a transcript are told apart
 SPEAKERS = {"reporter": "cyan", "reported": "magenta"}
-#: lines of a review screen besides the transcript, the strikes and the footer (the decision prompts included)
+#: lines of a review screen besides the transcript, the strikes, the pictures and the footer (prompts included)
 SCREEN_LINES = 14
+#: (caption, image bytes) of photos revealed, in the order ``photos_of`` lists them
+Sharp = list[tuple[str, bytes]]
 
 
 def when(value: str | None) -> dt.datetime | None:
@@ -67,9 +74,41 @@ def severity(item: dict[str, Any]) -> str:
     return f"[bold red]{name}[/]" if level == 0 else name
 
 
-def report(view: dict[str, Any], messages: int | None = None) -> RenderableType:
+def photos_of(view: dict[str, Any]) -> list[tuple[str, str | None, str | None]]:
+    """(caption, photo id, blurhash) of every photo a report kept a copy of: profile photos, then photos sent in
+    the chat. The id is None where the evidence does not name one (it cannot be revealed)."""
+    evidence = view["evidence"]
+    kept: list[tuple[str, str | None, str | None]] = [
+        (f"profile {n}", str(photo["photoId"]), photo.get("blurhash"))
+        for n, photo in enumerate(evidence.get("photos") or [], 1)
+        if photo.get("copy")
+    ]
+    messages = (evidence.get("conversation") or {}).get("messages") or []
+    kept += [
+        (f"sent by {message['from']}", message.get("photoId"), message.get("photoBlurhash"))
+        for message in messages
+        if message.get("photoCopy")
+    ]
+    return kept
+
+
+def drawn(shots: list[tuple[str, str | None]], sharp: Sharp | None, width: int) -> list[tuple[str, Text]]:
+    """Blurred thumbnails of (caption, blurhash) shots, or the ``sharp`` photos once revealed, sized so a row of
+    them fits ``width`` columns."""
+    if sharp is None:
+        return [(caption, pictures.blurred(hash_)) for caption, hash_ in shots]
+    if not sharp:
+        return []
+    columns = max(min(pictures.REVEALED[0], width // len(sharp) - 2), 8)
+    size = (columns, min(pictures.REVEALED[1], columns * 5 // 8 + 1))
+    return [(f"{caption} (revealed)", pictures.sharp(data, size)) for caption, data in sharp]
+
+
+def report(
+    view: dict[str, Any], messages: int | None = None, shown: list[tuple[str, Text]] | None = None
+) -> RenderableType:
     """The report, its evidence and the reported person's past strikes; only the last ``messages`` of the
-    conversation when given (the whole transcript otherwise)."""
+    conversation when given (the whole transcript otherwise); the photos ``shown`` under the list of photos."""
     evidence = view["evidence"]
     filed = when(view["createdAt"])
     head = Text.assemble(
@@ -84,6 +123,8 @@ def report(view: dict[str, Any], messages: int | None = None) -> RenderableType:
     if view["details"]:
         parts.append(Text(f"the reporter wrote: “{view['details']}”", style="italic"))
     parts += [_profile(evidence.get("profile") or {}), _photos(evidence.get("photos") or [])]
+    if shown:
+        parts.append(pictures.row(shown))
     parts += _conversation(evidence.get("conversation") or {}, view.get("messageId"), messages)
     parts.append(_strikes(view["strikes"]))
     return Group(*parts)
@@ -156,22 +197,94 @@ def _strikes(strikes: list[dict[str, Any]]) -> RenderableType:
     return table
 
 
+def fitted(view: dict[str, Any], room: int, shown: list[tuple[str, Text]]) -> RenderableType:
+    """``report`` with as much of the conversation as fits ``room`` lines beside its strikes and photos."""
+    strikes = len(view["strikes"]) + 2 if view["strikes"] else 0
+    return report(view, max(room - strikes - pictures.height(shown), 0), shown)
+
+
+def photo(view: dict[str, Any], shown: list[tuple[str, Text]]) -> RenderableType:
+    """A photo waiting for review: its facts and the picture (blurred until revealed)."""
+    taken = when(view["createdAt"])
+    head = Text.assemble(
+        ("photo ", "bold"),
+        (str(view["id"]), "bold"),
+        f"  ·  {view['state']}  ·  {view.get('width') or '?'}×{view.get('height') or '?'}",
+        f"  ·  uploaded {taken:%Y-%m-%d %H:%M} UTC" if taken else "",
+    )
+    return Group(head, pictures.row(shown))
+
+
+def verification(subject: str, pose: str | None, shown: list[tuple[str, Text]]) -> RenderableType:
+    """A verification request: nothing of it until revealed (the view is audited), then the pose asked for, the
+    selfie and the person's approved photos side by side."""
+    head = Text.assemble(("verification ", "bold"), (subject, "bold"))
+    if pose is None:
+        return Group(head, Text("the selfie and the profile photos are shown on reveal (written to the audit log)"))
+    return Group(head, Text.assemble("asked to: ", (pose, "bold yellow")), pictures.row(shown))
+
+
+def appeal(view: dict[str, Any], room: int, shown: list[tuple[str, Text]]) -> RenderableType:
+    """An appeal: who appeals which decision, in their words, and the report behind it."""
+    decided = view["decision"]
+    filed = when(view["createdAt"])
+    until = f" until {decided['until'][:16].replace('T', ' ')}" if decided.get("until") else ""
+    parts: list[RenderableType] = [
+        Text.assemble(
+            ("appeal ", "bold"),
+            (str(view["id"]), "bold"),
+            f"  ·  by the {'person decided about' if view['appellant'] == 'affected' else 'reporter'}",
+            f"  ·  filed {filed:%Y-%m-%d %H:%M} UTC" if filed else "",
+        ),
+        Text.assemble(
+            ("against  ", "bold"),
+            (f"{decided['measure']}{until}", "bold yellow"),
+            f" · {decided.get('rule') or '—'}",
+            (" · your own decision: another moderator must decide this" if decided.get("byYou") else "", "red"),
+        ),
+    ]
+    if decided.get("note"):
+        parts.append(Text(f"the decision said: “{decided['note']}”", style="italic"))
+    parts.append(Text(f"the appeal says: “{view['text']}”", style="italic"))
+    if view.get("report"):
+        parts.append(fitted(view["report"], room - len(parts), shown))
+    return Group(*parts)
+
+
+def subject(
+    kind: str, subject_id: str, view: dict[str, Any], sharp: Sharp | None, *, room: int, width: int
+) -> RenderableType:
+    """A queue item's subject as its kind is read, in ``room`` lines and ``width`` columns: photos blurred, or the
+    ``sharp`` ones once revealed."""
+    if kind == "photo":
+        return photo(view, drawn([("the photo", view.get("blurhash"))], sharp, width))
+    if kind == "verification":
+        return verification(subject_id, view.get("pose"), drawn([], sharp, width))
+    about = view.get("report") if kind == "appeal" else view
+    shots = [(caption, hash_) for caption, _, hash_ in photos_of(about)] if about else []
+    shown = drawn(shots, sharp, width)
+    return appeal(view, room, shown) if kind == "appeal" else fitted(view, room, shown)
+
+
 def screen(
-    console: Console, header: str, card: tuple[dict[str, Any], dict[str, Any]] | None, footer: list[str]
+    console: Console,
+    header: str,
+    item: dict[str, Any] | None,
+    draw: Callable[[int], RenderableType],
+    footer: list[str],
 ) -> None:
-    """One screen of ``moderation review``: the header, the held item's clocks and its report, with as much of the
-    conversation as fits, then the footer's lines (markup)."""
+    """One screen of ``moderation review``: the header, the held item's clocks and ``draw(room)`` of it — room
+    being the lines left for a transcript — then the footer's lines (markup)."""
     console.clear()
     console.print(header)
-    if card is None:
+    if item is None:
         console.rule("queue clear")
     else:
-        item, view = card
         now = dt.datetime.now(dt.UTC)
-        console.rule(f"{severity(item)} · SLA {due(item, now)} · waited {age(item, now)}", align="left")
-        strikes = len(view["strikes"]) + 2 if view["strikes"] else 0
-        room = console.height - SCREEN_LINES - strikes - len(footer)
-        console.print(report(view, messages=max(room, 0)))
+        console.rule(
+            f"{item['kind']} · {severity(item)} · SLA {due(item, now)} · waited {age(item, now)}", align="left"
+        )
+        console.print(draw(console.height - SCREEN_LINES - len(footer)))
     console.rule()
     for line in footer:
         console.print(Text.from_markup(line))

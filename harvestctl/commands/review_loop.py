@@ -1,11 +1,15 @@
-"""``moderation review``: the queue worked from the keyboard, one report after another, in as few keys as can be.
+"""``moderation review``: the queues worked from the keyboard, one item after another, in as few keys as can be.
 
-Each screen is the most urgent free report (claimed through ``/queue/next``), its evidence, and a status line
-with the live queue count and the SLA breaches. A decision is a decision key, a rule digit and Enter (the note
-prompt): ``w4⏎`` warns under rule 4, harassment. It is staged, not sent: the next report is shown at once, and
-the staged decision goes to the API when the moderator acts on that one (or quits). Until then ``u`` takes it
-back, and the report returns to the screen: an undo that never needs the API to reverse anything, which works
-because the lease on the decided report is held (and renewed) until the decision is sent.
+Each screen is the most urgent free item of every queue (or of ``--kind``), claimed through ``/queue/next``: a
+report with its evidence, a photo waiting for review, a verification request, or an appeal with the decision it is
+against; and a status line with the live queue count and the SLA breaches. Photos are blurred thumbnails until
+``v`` reveals them (the appliance audits every reveal); a photo or a verification is decided only once revealed.
+
+A decision is a decision key, then a numbered preset where one is needed, then Enter where a note may be written:
+``w4⏎`` warns under rule 4, harassment; ``x1`` rejects a photo for nudity; ``a`` approves. It is staged, not sent:
+the next item is shown at once, and the staged decision goes to the API when the moderator acts on that one (or
+quits). Until then ``u`` takes it back, and the item returns to the screen: an undo that never needs the API to
+reverse anything, which works because the lease on the decided item is held (and renewed) until it is sent.
 
 Leases are renewed once half of one has passed while the moderator reads; leaving releases whatever is held.
 """
@@ -18,22 +22,28 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.markup import escape
 
-from harvestctl import api, evidence, output
+from harvestctl import api, evidence, output, queues
 from harvestctl.appliance import Appliance
-from harvestctl.commands import review
 from harvestctl.errors import CliError, Exit
 from harvestctl.keys import ESCAPE, Keys
+from harvestctl.queues import DESKS, Kind
 
-DECISION_KEYS = {"d": "dismiss", "w": "warn", "r": "restrict", "s": "suspend", "b": "ban"}
+#: each kind's decision keys; "a" is for the person (approve, uphold), "x" against them
+DECISION_KEYS = {
+    "report": {"d": "dismiss", "w": "warn", "r": "restrict", "s": "suspend", "b": "ban"},
+    "photo": {"a": "approve", "x": "reject"},
+    "verification": {"a": "approve", "x": "reject"},
+    "appeal": {"a": "uphold", "x": "reject"},
+}
+#: the kinds decided only once their photos were revealed: the decision is about the picture itself
+LOOK_FIRST = ("photo", "verification")
 QUIT = ("q", "\x04")
-RULE_KEYS = "123456789"
 T = TypeVar("T")
 #: a suspension's length when the moderator just presses Enter
 DEFAULT_SUSPENSION_DAYS = 7
@@ -43,27 +53,35 @@ COUNTED = 200
 STATUS_SECONDS = 10.0
 #: how long to wait before a call the appliance refused as one too many (seconds)
 PAUSE = 5.0
-KEY_HELP = (
-    "[bold]d[/] dismiss  [bold]w[/] warn  [bold]r[/] restrict  [bold]s[/] suspend  [bold]b[/] ban"
-    "   ·   [bold]n[/] skip  [bold]u[/] undo  [bold]q[/] quit"
-)
-RULE_HELP = "  ".join(f"[bold]{n}[/] {rule}" for n, rule in enumerate(review.RULES, 1))
+COMMON_KEYS = "[bold]v[/] reveal photos (logged)  [bold]n[/] skip  [bold]u[/] undo  [bold]q[/] quit"
 
 
-class ReviewKind(StrEnum):
-    """Only reports are decided from the CLI; photos, verifications and appeals have their own screens."""
+def key_help(kind: str) -> str:
+    decisions = "  ".join(f"[bold]{key}[/] {decision}" for key, decision in DECISION_KEYS[kind].items())
+    return f"{decisions}   ·   {COMMON_KEYS}"
 
-    reports = "reports"
+
+def choice_help(choices: tuple[str, ...]) -> str:
+    return "  ".join(f"[bold]{n}[/] {choice}" for n, choice in enumerate(choices, 1))
 
 
 @dataclass
 class Card:
-    """One held item and the report it is about."""
+    """One held item, what the screen shows of it, and its photos once revealed."""
 
     item: dict[str, Any]
-    report: dict[str, Any]
+    view: dict[str, Any]
+    revealed: queues.Revealed | None = None
     #: when to renew the lease (time.monotonic())
     renew_at: float = 0.0
+
+    @property
+    def kind(self) -> str:
+        return str(self.item["kind"])
+
+    @property
+    def subject(self) -> str:
+        return str(self.item["subject"])
 
 
 @dataclass
@@ -77,13 +95,14 @@ class Tally:
     decided: int = 0
     skipped: int = 0
     undone: int = 0
+    revealed: int = 0
     #: seconds spent waiting for the appliance's rate limit
     paused: float = 0.0
     started: float = field(default_factory=time.monotonic)
 
 
 class Reviewer:
-    def __init__(self, session: api.Session, kind: str, keys: Keys, console: Console) -> None:
+    def __init__(self, session: api.Session, kind: Kind | None, keys: Keys, console: Console) -> None:
         self.session = session
         self.kind = kind
         self.keys = keys
@@ -121,17 +140,33 @@ class Reviewer:
             self._send_staged()
             self.skipped.clear()
             self.current = self._take()
+        elif key == "v":
+            self._reveal(self.current)
         elif key == "n":
             self._send_staged()
             self._skip()
-        elif key in DECISION_KEYS:
-            self._send_staged()
-            body = self._compose(DECISION_KEYS[key])
-            if body is not None:
-                self.staged = Staged(self.current, body)
-                self.current = self._take()
+        elif key in DECISION_KEYS[self.current.kind]:
+            self._decide(self.current, DECISION_KEYS[self.current.kind][key])
         else:
             self.flash = f"[yellow]{escape(repr(key))} does nothing here[/]"
+
+    def _decide(self, card: Card, decision: str) -> None:
+        if card.kind in LOOK_FIRST and card.revealed is None:
+            self.flash = f"[yellow]look before you decide: [bold]v[/] shows the {card.kind} (and is logged)[/]"
+            return
+        self._send_staged()
+        body = self._compose(card.kind, decision)
+        if body is not None:
+            self.staged = Staged(card, body)
+            self.current = self._take()
+
+    def _reveal(self, card: Card) -> None:
+        if card.revealed is not None:
+            return
+        card.revealed = self._api(queues.reveal, card.kind, card.subject, card.view)
+        self.tally.revealed += 1
+        shown = len(card.revealed.photos)
+        self.flash = f"revealed {shown} photo(s); the reveal is in the audit log" if shown else "no photo to reveal"
 
     def _undo(self) -> None:
         if self.staged is None:
@@ -151,14 +186,22 @@ class Reviewer:
         self.current = self._take()
         self._release(skipped)
         self.tally.skipped += 1
-        self.flash = f"skipped report {skipped.item['subject']}"
+        self.flash = f"skipped {skipped.kind} {skipped.subject}"
 
     def _take(self) -> Card | None:
-        """The most urgent free item not skipped this sitting, claimed, with its report."""
-        item = self._api(review.take_next, self.kind) if not self.skipped else self._first_not_skipped()
+        """The most urgent free item not skipped this sitting, claimed, with what its screen shows."""
+        item = self._api(queues.take_next, self.kind) if not self.skipped else self._first_not_skipped()
         if item is None:
             return None
-        card = Card(item, self._api(review.fetch_report, item["subject"]))
+        try:
+            view = self._api(queues.read, item["kind"], item["subject"])
+        except CliError as failure:
+            # Gone between the claim and the read (an erased account's items go with it): passed over this sitting.
+            self._release_item(item["id"])
+            self.skipped.add(item["id"])
+            self.flash = f"[yellow]passed over {item['kind']} {item['subject']}[/]: {escape(failure.message)}"
+            return self._take()
+        card = Card(item, view)
         self._schedule(card)
         return card
 
@@ -171,12 +214,13 @@ class Reviewer:
                 continue
             # Another moderator may take it between the listing and the claim (409): try the next one.
             with contextlib.suppress(CliError):
-                claimed: dict[str, Any] = self._api(review.claim_item, item["id"])
+                claimed: dict[str, Any] = self._api(queues.claim_item, item["id"])
                 return claimed
         return None
 
-    def _compose(self, decision: str) -> dict[str, Any] | None:
-        """The rest of a decision from the keyboard: a suspension's days, the rule, a note; None if cancelled."""
+    def _compose(self, kind: str, decision: str) -> dict[str, Any] | None:
+        """The rest of a decision from the keyboard: a suspension's days, the preset, a note; None if cancelled."""
+        desk = DESKS[kind]
         body: dict[str, Any] = {"decision": decision}
         if decision == "suspend":
             typed = self._ask(f"suspend for how many days? [{DEFAULT_SUSPENSION_DAYS}] ")
@@ -187,17 +231,28 @@ class Reviewer:
                 self.flash = f"[red]{escape(days)!r} is not a number of days from 1 to 365[/]"
                 return None
             body["until"] = (dt.datetime.now(dt.UTC) + dt.timedelta(days=int(days))).isoformat()
-        self.console.print(f"[bold]{decision}[/] under which rule?  {RULE_HELP}   [dim](Esc cancels)[/]")
-        while not ((key := self.keys.read(self._renew)) in RULE_KEYS and len(key) == 1):
+        if decision in desk.chosen:
+            picked = self._pick(f"[bold]{decision}[/] {desk.choice_field}?", desk.choices)
+            if picked is None:
+                return None
+            body[desk.choice_field] = picked
+        if desk.takes_note:
+            said = " · ".join(str(body[key]) for key in ("decision", desk.choice_field) if key in body)
+            note = self._ask(f"{said} — note for the person (Enter to skip): ")
+            if note is None:
+                return None
+            if note:
+                body["note"] = note
+        return body
+
+    def _pick(self, question: str, choices: tuple[str, ...]) -> str | None:
+        """One of ``choices`` by its digit; None on Esc or u."""
+        self.console.print(f"{question}  {choice_help(choices)}   [dim](Esc cancels)[/]")
+        digits = [str(n) for n in range(1, len(choices) + 1)]
+        while (key := self.keys.read(self._renew)) not in digits:
             if key in (ESCAPE, "u"):
                 return None
-        body["rule"] = review.RULES[int(key) - 1]
-        note = self._ask(f"{decision} · {body['rule']} — note for the statement (Enter to skip): ")
-        if note is None:
-            return None
-        if note:
-            body["note"] = note
-        return body
+        return choices[int(key) - 1]
 
     def _ask(self, prompt: str) -> str | None:
         return self.keys.line(self.console, prompt, self._renew)
@@ -206,17 +261,17 @@ class Reviewer:
         staged, self.staged = self.staged, None
         if staged is None:
             return
-        report_id, body = staged.card.item["subject"], staged.body
+        card, body = staged.card, staged.body
         try:
-            decided = self._api(review.send_decision, report_id, body)
+            decided = self._api(queues.send_decision, card.kind, card.subject, body)
         except CliError as failure:
-            self.flash = f"[red]not sent[/]: {body['decision']} on report {report_id}: {escape(failure.message)}"
-            self._release(staged.card)
+            self.flash = (
+                f"[red]not sent[/]: {body['decision']} on {card.kind} {card.subject}: {escape(failure.message)}"
+            )
+            self._release(card)
             return
         self.tally.decided += 1
-        closed = len(decided["resolvedReports"])
-        also = f"; {closed} other open report(s) about them closed with it" if closed else ""
-        self.flash = f"[green]sent[/]: {body['decision']} · {body['rule']} on report {report_id}{also}"
+        self.flash = f"[green]sent[/]: {queues.outcome(card.kind, body, decided)} {card.subject}"
 
     def _held(self) -> list[Card]:
         return [card for card in (self.current, self.staged.card if self.staged else None) if card is not None]
@@ -232,9 +287,9 @@ class Reviewer:
             if time.monotonic() < card.renew_at:
                 continue
             try:
-                card.item = self._api(review.claim_item, card.item["id"])
+                card.item = self._api(queues.claim_item, card.item["id"])
             except CliError as failure:
-                self.flash = f"[red]lost the lease on report {card.item['subject']}[/]: {escape(failure.message)}"
+                self.flash = f"[red]lost the lease on {card.kind} {card.subject}[/]: {escape(failure.message)}"
                 card.renew_at = float("inf")
                 continue
             self._schedule(card)
@@ -245,11 +300,11 @@ class Reviewer:
     def _release_item(self, item_id: str) -> None:
         # A lease that already ran out, or was taken over, leaves nothing of ours to give back.
         with contextlib.suppress(CliError):
-            self._api(review.release_item, item_id)
+            self._api(queues.release_item, item_id)
 
     def _api(self, call: Callable[..., T], *args: Any) -> T:
         """``call(session, *args)``, waiting out the appliance's per-user limit on calls a minute: a quick
-        moderator can outrun it (each report takes three calls), and a refused call changed nothing, so it is
+        moderator can outrun it (each item takes three calls), and a refused call changed nothing, so it is
         safe to send again."""
         while True:
             try:
@@ -263,7 +318,7 @@ class Reviewer:
 
     def _count(self) -> list[dict[str, Any]]:
         """The open items, most urgent first; noted for the status line."""
-        items = self._api(review.open_items, self.kind, COUNTED)
+        items = self._api(queues.open_items, self.kind, COUNTED)
         self.counts = (len(items), sum(item["overdue"] for item in items), self.tally.decided)
         self.counted_at = time.monotonic()
         return items
@@ -278,35 +333,46 @@ class Reviewer:
         late = f"[bold red]{breaches} past SLA[/]" if breaches else "0 past SLA"
         return f"[bold]{count}{'+' if open_now == COUNTED else ''} open[/] · {late}"
 
+    def _card(self, card: Card, room: int) -> RenderableType:
+        sharp, facts = (card.revealed.photos, card.revealed.facts) if card.revealed else (None, {})
+        return evidence.subject(card.kind, card.subject, card.view | facts, sharp, room=room, width=self.console.width)
+
     def _draw(self) -> None:
         minutes = (time.monotonic() - self.tally.started) / 60
         header = (
-            f"[bold]Harvest review[/] · {self.kind} · {self._status()} · decided {self.tally.decided}"
-            f" in {minutes:.1f} min · skipped {self.tally.skipped}"
+            f"[bold]Harvest review[/] · {self.kind.value if self.kind else 'all queues'} · {self._status()}"
+            f" · decided {self.tally.decided} in {minutes:.1f} min · skipped {self.tally.skipped}"
         )
         footer = []
         if self.current is None:
             waiting = " (only items you skipped are left)" if self.skipped else ""
             footer.append(f"nothing is waiting{waiting}: any key looks again")
         if self.staged is not None:
-            body = self.staged.body
+            body, card = self.staged.body, self.staged.card
             footer.append(
-                f"staged: [bold]{body['decision']} · {body['rule']}[/] on report {self.staged.card.item['subject']}"
+                f"staged: [bold]{queues.outcome(card.kind, body, {})}[/] {card.subject}"
                 " — sent when you act on the next one; [bold]u[/] takes it back"
             )
         if self.flash:
             footer.append(self.flash)
             self.flash = ""
-        footer.append(KEY_HELP)
-        card = (self.current.item, self.current.report) if self.current else None
-        evidence.screen(self.console, header, card, footer)
+        footer.append(key_help(self.current.kind) if self.current else COMMON_KEYS)
+        current = self.current
+        evidence.screen(
+            self.console,
+            header,
+            current.item if current else None,
+            lambda room: self._card(current, room) if current else "",
+            footer,
+        )
 
 
 def review_queue(
     ctx: typer.Context,
-    kind: Annotated[ReviewKind, typer.Option(help="which queue")] = ReviewKind.reports,
+    kind: Annotated[Kind | None, typer.Option(help="one queue only (all of them, most urgent first, without)")] = None,
 ) -> None:
-    """Work the queue from the keyboard: decision key, rule digit, Enter; n skips, u undoes, q quits."""
+    """Work the queues from the keyboard: a decision key, a numbered preset, Enter; v reveals photos (logged), n
+    skips, u undoes, q quits."""
     appliance: Appliance = ctx.obj
     # With --json the screen is drawn on stderr, so stdout carries only the sitting's tally.
     console = output.stderr if appliance.out.as_json else output.stdout
@@ -317,7 +383,7 @@ def review_queue(
             Exit.BAD_USAGE,
         )
     with api.Session() as session, Keys() as keys:
-        reviewer = Reviewer(session, kind.value, keys, console)
+        reviewer = Reviewer(session, kind, keys, console)
         reviewer.run()
     tally = reviewer.tally
     seconds = round(time.monotonic() - tally.started, 1)
@@ -326,11 +392,12 @@ def review_queue(
             "decided": tally.decided,
             "skipped": tally.skipped,
             "undone": tally.undone,
+            "revealed": tally.revealed,
             "seconds": seconds,
             "rateLimitedSeconds": tally.paused,
         }
     )
     appliance.out.say(
-        f"decided {tally.decided}, skipped {tally.skipped}, undid {tally.undone} in {seconds / 60:.1f} min;"
-        " every item you held was given back"
+        f"decided {tally.decided}, skipped {tally.skipped}, undid {tally.undone}, revealed {tally.revealed}"
+        f" in {seconds / 60:.1f} min; every item you held was given back"
     )

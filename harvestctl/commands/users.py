@@ -16,8 +16,9 @@ import typer
 
 from harvestctl import api
 from harvestctl.appliance import Appliance
-from harvestctl.commands.review import LONGEST_SUSPENSION, Rule, suspension_end
+from harvestctl.commands.review import Rule
 from harvestctl.errors import CliError, Exit
+from harvestctl.queues import LONGEST_SUSPENSION, suspension_end
 
 app = typer.Typer(
     help="Accounts: find and act on them through the API; bootstrap admins and change roles on the host.",
