@@ -3,14 +3,18 @@ entries about a person."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import httpx
 from piccolo.engine.postgres import PostgresEngine
 
+from server import settings as settings_module
 from server.moderation import audit
 from tests.factories import bearer
+from tests.services import Stack
 
 
 async def queue_item(db: PostgresEngine, subject: str) -> dict[str, Any]:
@@ -32,3 +36,17 @@ async def audited(db: PostgresEngine, user_id: str) -> list[tuple[str, dict[str,
         for entry in await audit.involving(db.pool, audit.pseudonym(uuid.UUID(user_id)))
         if entry.subject == audit.pseudonym(uuid.UUID(user_id))
     ]
+
+
+@contextlib.contextmanager
+def pre_moderated(stack: Stack) -> Iterator[None]:
+    """harvest.toml says `[photos] moderation = "pre"` meanwhile, as an operator would write it."""
+    config = stack.root / "etc/harvest/harvest.toml"
+    original = config.read_text()
+    config.write_text(original + '\n[photos]\nmoderation = "pre"\n')
+    settings_module.current.cache_clear()
+    try:
+        yield
+    finally:
+        config.write_text(original)
+        settings_module.current.cache_clear()

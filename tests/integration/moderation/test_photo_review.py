@@ -11,25 +11,18 @@ import pytest
 from piccolo.engine.postgres import PostgresEngine
 from valkey.asyncio import Valkey
 
-from server import settings as settings_module
 from server.matching import candidates
 from tests.factories import bearer, fetch, my_photos, register, run_jobs, uploaded
 from tests.integration.chat.stored import assert_invalid, assert_problem
-from tests.integration.moderation.review import audited, claim, queue_item
+from tests.integration.moderation.review import audited, claim, pre_moderated, queue_item
 from tests.integration.moderation.staff import staff
 from tests.services import Stack
 
 
 @pytest.fixture
 def pre_moderation(stack: Stack) -> Iterator[None]:
-    """harvest.toml says `[photos] moderation = "pre"` for this test, as an operator would write it."""
-    config = stack.root / "etc/harvest/harvest.toml"
-    original = config.read_text()
-    config.write_text(original + '\n[photos]\nmoderation = "pre"\n')
-    settings_module.current.cache_clear()
-    yield
-    config.write_text(original)
-    settings_module.current.cache_clear()
+    with pre_moderated(stack):
+        yield
 
 
 async def waiting_photo(client: httpx.AsyncClient, db: PostgresEngine, valkey: Valkey, owner: dict[str, Any]) -> str:

@@ -14,29 +14,47 @@ import uuid
 from collections.abc import Callable
 from pathlib import Path
 
+import httpx
+import pytest
+from litestar import Litestar
+from valkey.asyncio import Valkey
+
 from server.moderation import audit
 from tests.factories import bearer
-from tests.integration.moderation.reports import filed
+from tests.integration.moderation.mixed import Mixed, mixed_queue
 from tests.integration.moderation.staff import staff
 from tests.integration.moderation.test_cli_login import HARVESTCTL, signed_in
+from tests.services import Stack
 
-REPORTS = 50
-#: the report on screen: the first line of its evidence
-ON_SCREEN = re.compile(r"^report ([0-9a-f-]{36})", re.MULTILINE)
-#: the keys each decision takes, in turn: (keys, decision, rule); "\n" is Enter
-PLANS = [
-    ("d9\n", "dismiss", "other-rules"),
-    ("w4\n", "warn", "harassment"),
-    ("r7\n", "restrict", "spam"),
-    ("s\n6\n", "suspend", "scam"),
-    ("b2\n", "ban", "threats"),
-    ("w8\n", "warn", "fake-profile"),
-    ("s3\n1\n", "suspend", "minor-safety"),
-    ("d5\n", "dismiss", "hate"),
-    ("r3\n", "restrict", "sexual-content"),
-]
-#: where, in the order reports come up, the moderator takes a decision back and where they skip one
+#: the seeded queue: 50 items of every kind
+COUNTS = {"reports": 32, "photos": 8, "verifications": 5, "appeals": 5}
+ITEMS = sum(COUNTS.values())
+#: the item on screen: the first line of its subject (an appeal's report comes after it)
+ON_SCREEN = re.compile(r"^(report|photo|verification|appeal) ([0-9a-f-]{36})", re.MULTILINE)
+#: a thumbnail's caption under the report's photos (a crowd member's first photo has no object, so no copy)
+THUMBNAIL = re.compile(r"^\s*profile \d+\s*$", re.MULTILINE)
+#: the keys each decision takes, in turn per kind: (keys, decision, preset); "\n" is Enter
+PLANS = {
+    "report": [
+        ("d9\n", "dismiss", "other-rules"),
+        ("w4\n", "warn", "harassment"),
+        ("r7\n", "restrict", "spam"),
+        ("s\n6\n", "suspend", "scam"),
+        ("b2\n", "ban", "threats"),
+        ("w8\n", "warn", "fake-profile"),
+        ("s3\n1\n", "suspend", "minor-safety"),
+        ("d5\n", "dismiss", "hate"),
+        ("r3\n", "restrict", "sexual-content"),
+    ],
+    # A photo or a selfie is decided only once revealed: "v" first.
+    "photo": [("va", "approve", ""), ("vx1", "reject", "nudity"), ("vx4", "reject", "minor")],
+    "verification": [("va", "approve", ""), ("vx3", "reject", "not-the-same-person")],
+    "appeal": [("a\n", "uphold", ""), ("x\n", "reject", "")],
+}
+#: where, in the order items come up, the moderator takes a decision back and where they skip one
 UNDO_AT, SKIP_AT = 7, 20
+#: what the audit log names each kind's subject by in an entry's detail
+DETAIL = {"report": "report", "photo": "photo", "verification": "request", "appeal": "appeal"}
 
 
 class Terminal:
@@ -81,22 +99,29 @@ class Terminal:
 
 def on_screen(shown: str) -> str | None:
     found = ON_SCREEN.search(shown)
-    return found.group(1) if found else None
+    return found.group(2) if found else None
 
 
-def moved_on(from_report: str | None) -> Callable[[str], bool]:
+def moved_on(from_subject: str | None) -> Callable[[str], bool]:
     return lambda shown: (
-        on_screen(shown) != from_report and (on_screen(shown) is not None or "nothing is waiting" in shown)
+        on_screen(shown) != from_subject and (on_screen(shown) is not None or "nothing is waiting" in shown)
     )
 
 
-async def test_fifty_reports_cleared_from_the_keyboard_each_as_keyed_and_all_audited(
-    app, client, db, https_api, tmp_path
+@pytest.fixture
+async def queue(app: Litestar, client: httpx.AsyncClient, valkey: Valkey, stack: Stack) -> Mixed:
+    made = await mixed_queue(app, client, valkey, stack, **COUNTS)
+    assert len(made.subjects) == ITEMS
+    return made
+
+
+async def test_fifty_mixed_items_cleared_from_the_keyboard_each_as_keyed_and_all_audited(
+    client, db, queue, https_api, tmp_path
 ):
     url, ca_file = https_api
-    reports = await filed(app, client, REPORTS)
-    reasons = {report["id"]: report["reason"] for report in reports}
     moderator = await staff(client, db)
+    open_items = await client.get("/api/admin/queue", params={"limit": 200}, headers=bearer(moderator["accessToken"]))
+    assert {item["subject"] for item in open_items.json()["items"]} == set(queue.subjects)
     home = tmp_path / "home"
     signed_in(home, url, ca_file, moderator["user"]["email"])
 
@@ -105,37 +130,48 @@ async def test_fifty_reports_cleared_from_the_keyboard_each_as_keyed_and_all_aud
     command = f"env -u HARVEST_ROOT -u COLUMNS -u LINES {env} {HARVESTCTL} moderation review --json > {tally}; echo $? > {result}; sleep 600"
     terminal = Terminal(tmp_path, f"sh -c {shlex.quote(command)}")
     keyed: dict[str, tuple[str, str]] = {}
-    keys_per_decision: list[int] = []
+    keys_per_decision: dict[str, list[int]] = {kind: [] for kind in PLANS}
+    turns = dict.fromkeys(PLANS, 0)
     try:
         started = time.monotonic()
-        current = on_screen(terminal.wait(on_screen, "the first report"))
+        current = on_screen(terminal.wait(on_screen, "the first item"))
         skipped: str | None = None
         turn = 0
         while current is not None or skipped is not None:
             if current is None:
-                # Only the skipped report is left: any key looks again and brings it back.
+                # Only the skipped item is left: any key looks again and brings it back.
                 terminal.type("\n")
-                current = on_screen(terminal.wait(on_screen, "the skipped report"))
+                current = on_screen(terminal.wait(on_screen, "the skipped item"))
                 assert current == skipped
                 skipped = None
             if turn == SKIP_AT and skipped is None:
                 skipped = current
                 terminal.type("n")
-                current = on_screen(terminal.wait(moved_on(current), "the report after the one skipped"))
+                current = on_screen(terminal.wait(moved_on(current), "the item after the one skipped"))
                 turn += 1
                 continue
-            keys, decision, rule = PLANS[turn % len(PLANS)]
-            pressed = terminal.type(keys)
+            kind = queue.subjects[current]
+            pressed = 0
+            if current in queue.with_photos:
+                # The report's photos are blurred thumbnails until revealed; the reveal draws them sharp.
+                blurred = terminal.wait(lambda shown: THUMBNAIL.search(shown) is not None, "the blurred thumbnail")
+                assert "(revealed)" not in blurred
+                pressed += terminal.type("v")
+                terminal.wait(lambda shown: "(revealed)" in shown, "the revealed evidence photo")
+            keys, decision, preset = PLANS[kind][turns[kind] % len(PLANS[kind])]
+            pressed += terminal.type(keys)
             if turn == UNDO_AT:
-                # Staged, the next report is up; "u" takes the decision back and returns this report.
-                terminal.wait(moved_on(current), "the next report")
+                # Staged, the next item is up; "u" takes the decision back and returns this one.
+                terminal.wait(moved_on(current), "the next item")
                 pressed += terminal.type("u")
-                assert on_screen(terminal.wait(lambda s, c=current: on_screen(s) == c, "the undone report")) == current
-                keys, decision, rule = PLANS[(turn + 1) % len(PLANS)]
+                assert on_screen(terminal.wait(lambda s, c=current: on_screen(s) == c, "the undone item")) == current
+                turns[kind] += 1
+                keys, decision, preset = PLANS[kind][turns[kind] % len(PLANS[kind])]
                 pressed += terminal.type(keys)
-            keyed[current] = (decision, rule)
-            keys_per_decision.append(pressed)
-            current = on_screen(terminal.wait(moved_on(current), "the next report"))
+            keyed[current] = (decision, preset)
+            keys_per_decision[kind].append(pressed)
+            turns[kind] += 1
+            current = on_screen(terminal.wait(moved_on(current), "the next item"))
             turn += 1
         assert "nothing is waiting" in terminal.screen()
         terminal.type("q")
@@ -146,45 +182,68 @@ async def test_fifty_reports_cleared_from_the_keyboard_each_as_keyed_and_all_aud
 
     assert result.read_text().strip() == "0", terminal.keys
     sitting = json.loads(tally.read_text())
-    assert (sitting["decided"], sitting["skipped"], sitting["undone"]) == (REPORTS, 1, 1)
-    assert set(keyed) == set(reasons)
-
+    assert (sitting["decided"], sitting["skipped"], sitting["undone"]) == (ITEMS, 1, 1)
+    assert set(keyed) == set(queue.subjects)
     left = await client.get("/api/admin/queue", headers=bearer(moderator["accessToken"]))
     assert left.json() == {"items": []}
-    rows = await db.pool.fetch(
-        "SELECT r.id::text, r.state, s.measure, s.rule, s.until FROM safety_reports r"
-        " LEFT JOIN moderation_strikes s ON s.report_id = r.id"
-    )
-    # A dismissal leaves no strike, only the report's state.
-    decided = {
-        row["id"]: (row["measure"] or ("dismiss" if row["state"] == "dismissed" else row["state"]), row["rule"])
-        for row in rows
-    }
-    for report_id, (decision, rule) in keyed.items():
-        assert decided[report_id][0] == decision, report_id
-        if decision != "dismiss":
-            assert decided[report_id][1] == rule, report_id
-    until = {row["id"]: row["until"] for row in rows if row["measure"] == "suspend"}
-    now = dt.datetime.now(dt.UTC)
-    assert {round((end - now) / dt.timedelta(days=1)) for end in until.values()} == {3, 7}
-    async with db.pool.acquire() as connection:
-        entries = await audit.newest(connection, 1000)
-    logged = {
-        entry.detail["report"]: (entry.action.removeprefix("report."), entry.detail["rule"])
-        for entry in entries
-        if entry.action.startswith("report.")
-    }
-    assert logged == keyed
 
-    plain = sum(1 for pressed in keys_per_decision if pressed <= 4)
+    # Every decision is in the audit log as it was keyed, made by this moderator, and so is every reveal.
+    async with db.pool.acquire() as connection:
+        entries = await audit.newest(connection, 5000)
+    mine = [entry for entry in entries if entry.actor == audit.pseudonym(uuid.UUID(moderator["user"]["id"]))]
+    logged = {}
+    for entry in mine:
+        kind, _, decision = entry.action.partition(".")
+        if kind in DETAIL and decision not in ("reveal", "view"):
+            detail = entry.detail
+            logged[detail[DETAIL[kind]]] = (decision, detail.get("rule") or detail.get("reason") or "")
+    assert logged == keyed
+    revealed = {
+        (entry.action, entry.detail.get("report") or entry.detail.get("photo") or entry.detail.get("request"))
+        for entry in mine
+    }
+    for subject in queue.of("photo"):
+        assert ("photo.reveal", subject) in revealed
+    for subject in queue.of("verification"):
+        assert ("verification.view", subject) in revealed
+    for subject in queue.with_photos:
+        assert ("photo.reveal", subject) in revealed
+
+    # The decisions took hold: photo and verification states, appeals decided, reports' strikes.
+    photos = dict(
+        await db.pool.fetch("SELECT id::text, state FROM photos WHERE id = ANY($1::uuid[])", list(queue.of("photo")))
+    )
+    assert photos == {s: "approved" if keyed[s][0] == "approve" else "rejected" for s in queue.of("photo")}
+    requests = dict(
+        await db.pool.fetch(
+            "SELECT id::text, state FROM moderation_verifications WHERE id = ANY($1::uuid[])",
+            list(queue.of("verification")),
+        )
+    )
+    assert requests == {s: "approved" if keyed[s][0] == "approve" else "rejected" for s in queue.of("verification")}
+    appeals = dict(
+        await db.pool.fetch(
+            "SELECT id::text, state FROM moderation_appeals WHERE id = ANY($1::uuid[])", list(queue.of("appeal"))
+        )
+    )
+    assert appeals == {s: "upheld" if keyed[s][0] == "uphold" else "rejected" for s in queue.of("appeal")}
+    strikes = await db.pool.fetch(
+        "SELECT report_id::text, until FROM moderation_strikes WHERE measure = 'suspend' AND report_id = ANY($1::uuid[])",
+        list(queue.of("report")),
+    )
+    now = dt.datetime.now(dt.UTC)
+    assert {round((row["until"] - now) / dt.timedelta(days=1)) for row in strikes} == {3, 7}
+
+    every = [pressed for presses in keys_per_decision.values() for pressed in presses]
+    per_kind = "; ".join(
+        f"{kind} {len(presses)}: {sorted(set(presses))} keys" for kind, presses in keys_per_decision.items()
+    )
     figures = (
-        f"{REPORTS} reports cleared in {seconds:.1f} s ({seconds / REPORTS:.2f} s each, keys, screens and API included);"
-        f" {terminal.keys} keys in all, {terminal.keys / REPORTS:.2f} per decision;"
-        f" keys per decision: {sorted(set(keys_per_decision))}"
-        f" (dismiss/warn/restrict/ban 3, suspend with the default 7 days 4, with typed days 5, the one undone"
-        f" {keys_per_decision[UNDO_AT]}; {plain} decisions took 4 keys or fewer);"
-        f" {sitting['rateLimitedSeconds']:.0f} s of it waiting out the API's per-user rate limit,"
-        f" {seconds - sitting['rateLimitedSeconds']:.1f} s without"
+        f"{ITEMS} mixed items ({', '.join(f'{n} {kind}' for kind, n in COUNTS.items())}) cleared in {seconds:.1f} s"
+        f" ({seconds / ITEMS:.2f} s each, keys, screens, reveals and API included); {terminal.keys} keys in all,"
+        f" {terminal.keys / ITEMS:.2f} per decision; keys per decision by kind: {per_kind}"
+        f" (the one undone took {max(every)}); {sitting['revealed']} reveals;"
+        f" {sitting['rateLimitedSeconds']:.0f} s waiting out the API's per-user rate limit"
     )
     (tmp_path / "figures.txt").write_text(figures + "\n")
     print(figures)
