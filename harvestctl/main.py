@@ -10,7 +10,20 @@ import typer
 
 from harvestctl import output
 from harvestctl.appliance import Appliance
-from harvestctl.commands import bench, config, db, doctor, jobs, moderation, review, review_loop, session, stack, users
+from harvestctl.commands import (
+    bench,
+    config,
+    db,
+    doctor,
+    jobs,
+    moderation,
+    review,
+    review_loop,
+    session,
+    stack,
+    stats,
+    users,
+)
 from harvestctl.errors import CliError, Exit
 
 app = typer.Typer(
@@ -39,6 +52,7 @@ app.command()(stack.stop)
 app.command()(stack.restart)
 app.command()(stack.logs)
 app.command()(doctor.doctor)
+app.command()(stats.stats)
 app.command()(session.login)
 app.command()(session.logout)
 app.add_typer(config.app, name="config")

@@ -51,6 +51,20 @@ class Output:
             yield lambda text: progress.update(task, description=text)
 
 
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: Sequence[float | None]) -> str:
+    """A series as one line of block characters, lowest to highest; a blank where a value is missing."""
+    known = [value for value in values if value is not None]
+    low, high = (min(known), max(known)) if known else (0.0, 0.0)
+    steps = len(SPARKS) - 1
+    return "".join(
+        " " if value is None else SPARKS[round((value - low) / (high - low) * steps) if high > low else 0]
+        for value in values
+    )
+
+
 def error(message: str, hint: str) -> None:
     stderr.print(f"[bold red]error:[/] {message}", soft_wrap=True)
     if hint:

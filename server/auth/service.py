@@ -379,6 +379,12 @@ class AuthService:
         return await self._issue(session_id, user_id, role)
 
     async def _issue(self, session_id: uuid.UUID, user_id: uuid.UUID, role: str) -> TokenPair:
+        # A login or a refresh is the app in use: the day counts toward `harvestctl stats`' active users.
+        await User.raw(
+            "INSERT INTO auth_active_days (day, user_id) VALUES ((now() AT TIME ZONE 'UTC')::date, {})"
+            " ON CONFLICT DO NOTHING",
+            user_id,
+        )
         token, token_hash = new_secret_token()
         expires = _now() + dt.timedelta(seconds=REFRESH_SECONDS)
         await RefreshToken.insert(

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from server import settings as settings_module
-from server.manage import accounts, appliance, chat, database, discovery, jobs, notifications, objectstore
+from server.manage import accounts, appliance, chat, database, discovery, jobs, notifications, objectstore, stats
 from server.settings import ConfigError, Settings
 
 Result = dict[str, Any]
@@ -83,6 +83,12 @@ VERBS: dict[str, Verb] = {
         "change an account's role and end its logins",
         lambda s, a: accounts.set_role(s, a.email, a.role),
         (("email", {}), ("role", {})),
+        database=True,
+    ),
+    "stats": Verb(
+        "sign-ups, active users, matches, messages, likes, reports per day, and the moderation backlog",
+        lambda _, a: stats.stats(a.days),
+        (("--days", {"type": int, "default": 30, "choices": range(1, 366), "metavar": "1-365"}),),
         database=True,
     ),
     "jobs-list": Verb(
