@@ -34,6 +34,7 @@ from server.matching.deck import DeckService
 from server.matching.service import MatchService
 from server.moderation.accounts import AccountDataController, AccountVerificationController, erase_account
 from server.moderation.controller import AuditController
+from server.moderation.evidence import EvidenceCopyController, EvidenceRevealController
 from server.moderation.photos import PhotoReviewController
 from server.moderation.review import ReviewController
 from server.moderation.verification_routes import SelfieController, VerificationController, VerificationReviewController
@@ -158,6 +159,8 @@ def create_app() -> Litestar:
             VerificationController,
             VerificationReviewController,
             SelfieController,
+            EvidenceRevealController,
+            EvidenceCopyController,
             AdminController,
             AuditController,
             docs.assets_router(),

@@ -66,6 +66,66 @@ class AppealDecision(Camel, forbid_unknown_fields=True):
     note: Annotated[str, FREE_TEXT, msgspec.Meta(max_length=2000)] = ""
 
 
+class Appealed(Camel):
+    """The decision an appeal is against, as the moderator deciding the appeal reads it."""
+
+    #: warn, restrict, suspend or ban; dismiss for a dismissed report
+    measure: str
+    rule: str | None
+    note: str
+    until: dt.datetime | None
+    created_at: dt.datetime | None
+    #: the caller made it, so another moderator must decide the appeal
+    by_you: bool
+
+
+class AppealView(Camel):
+    id: uuid.UUID
+    state: Literal["open", "upheld", "rejected"]
+    #: the appellant's own words
+    text: str
+    #: affected: the person the decision was about; reporter: who filed the report dismissed
+    appellant: Literal["affected", "reporter"]
+    created_at: dt.datetime
+    decided_at: dt.datetime | None
+    #: the report behind the decision (its evidence at GET /api/admin/reports/{id}), if there was one
+    report_id: uuid.UUID | None
+    decision: Appealed
+
+
+async def view(connection: asyncpg.Connection, appeal_id: uuid.UUID, caller: uuid.UUID) -> AppealView:
+    """An appeal with the decision it is against; the appellant is not named, only which side they are on."""
+    row = await connection.fetchrow(
+        "SELECT a.id, a.state, a.text, a.created_at, a.decided_at, a.strike_id,"
+        " coalesce(a.report_id, s.report_id) AS report_id, coalesce(s.measure, 'dismiss') AS measure, s.rule,"
+        " coalesce(s.note, '') AS note, s.until, coalesce(s.created_at, r.resolved_at) AS decided_on,"
+        " coalesce(s.moderator, r.decided_by) AS decided_by FROM moderation_appeals a"
+        " LEFT JOIN moderation_strikes s ON s.id = a.strike_id"
+        " LEFT JOIN safety_reports r ON r.id = a.report_id"
+        " WHERE a.id = $1",
+        appeal_id,
+    )
+    if row is None:
+        raise NotFound("no such appeal")
+    return AppealView(
+        id=row["id"],
+        state=row["state"],
+        text=row["text"],
+        appellant="affected" if row["strike_id"] else "reporter",
+        created_at=row["created_at"],
+        decided_at=row["decided_at"],
+        report_id=row["report_id"],
+        decision=Appealed(
+            measure=row["measure"],
+            rule=row["rule"],
+            note=row["note"],
+            until=row["until"],
+            created_at=row["decided_on"],
+            by_you=row["decided_by"] == caller,
+        ),
+    )
+
+
 class Decision(Camel):
     """A decision about the caller, with the statement of reasons they were sent and their appeal, if any."""
 

@@ -12,6 +12,7 @@ import uuid
 from typing import Literal
 
 import asyncpg
+import msgspec
 from litestar import Controller, get, post
 from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
@@ -51,18 +52,23 @@ class PhotoDecided(Camel):
     state: PhotoState
 
 
-class PhotoUnderReview(Camel):
-    """A photo as the moderator sees it: a short-lived link to its large variant and its facts."""
+class PhotoPreview(Camel):
+    """A photo's facts and its blurhash: what the review screen draws, blurred, before anyone reveals it."""
 
     id: uuid.UUID
     user_id: uuid.UUID
     state: PhotoState
-    #: signed, valid for `[photos] url_minutes`; fetching it needs no token
-    large_url: str
     width: int | None
     height: int | None
     blurhash: str | None
     created_at: dt.datetime
+
+
+class PhotoUnderReview(PhotoPreview):
+    """A photo as the moderator sees it once revealed: its facts and a short-lived link to its large variant."""
+
+    #: signed, valid for `[photos] url_minutes`; fetching it needs no token
+    large_url: str
 
 
 async def enqueue_review(connection: asyncpg.Connection, config: ModerationSection, photo_id: uuid.UUID) -> None:
@@ -77,27 +83,17 @@ class PhotoReviewService:
         self.signer = signer
         self.config = config
 
+    async def preview(self, photo_id: uuid.UUID) -> PhotoPreview:
+        """The photo's facts and blurhash; no link to it, so nothing to audit."""
+        async with database.connection(self.db) as connection:
+            return await _preview(connection, photo_id)
+
     async def reveal(self, moderator: uuid.UUID, photo_id: uuid.UUID) -> PhotoUnderReview:
         """The photo with a link to its sharp variant; each call is a reveal, and is written to the audit log."""
         async with database.connection(self.db) as connection, connection.transaction():
-            row = await connection.fetchrow(
-                'SELECT id, "user", state, width, height, blurhash, created_at FROM photos'
-                " WHERE id = $1 AND processed_at IS NOT NULL",
-                photo_id,
-            )
-            if row is None:
-                raise NotFound("no such processed photo")
-            await audit.record(connection, moderator, "photo.reveal", row["user"], {"photo": str(photo_id)})
-        return PhotoUnderReview(
-            id=row["id"],
-            user_id=row["user"],
-            state=row["state"],
-            large_url=self.signer.url(photo_id, "large"),
-            width=row["width"],
-            height=row["height"],
-            blurhash=row["blurhash"],
-            created_at=row["created_at"],
-        )
+            facts = await _preview(connection, photo_id)
+            await audit.record(connection, moderator, "photo.reveal", facts.user_id, {"photo": str(photo_id)})
+        return PhotoUnderReview(**msgspec.structs.asdict(facts), large_url=self.signer.url(photo_id, "large"))
 
     async def decide(self, moderator: uuid.UUID, photo_id: uuid.UUID, body: PhotoDecision) -> PhotoDecided:
         """Approve or reject a photo whose queue item the moderator holds (409 otherwise), never their own (403)."""
@@ -144,6 +140,17 @@ async def _apply(
     )
 
 
+async def _preview(connection: asyncpg.Connection, photo_id: uuid.UUID) -> PhotoPreview:
+    row = await connection.fetchrow(
+        'SELECT id, "user" AS user_id, state, width, height, blurhash, created_at FROM photos'
+        " WHERE id = $1 AND processed_at IS NOT NULL",
+        photo_id,
+    )
+    if row is None:
+        raise NotFound("no such processed photo")
+    return PhotoPreview(**dict(row))
+
+
 def photo_review_service(state: State) -> PhotoReviewService:
     return PhotoReviewService(state.db, state.valkey, state.media_signer, state.settings.config.moderation)
 
@@ -162,6 +169,12 @@ class PhotoReviewController(Controller):
         """The photo with a short-lived link to its sharp large variant. Every call is a reveal, written to the
         audit log as `photo.reveal`."""
         return await reviews.reveal(claims.user_id, photo_id)
+
+    @get("/{photo_id:uuid}/preview")
+    async def preview(self, photo_id: FromPath[uuid.UUID], reviews: PhotoReviews) -> PhotoPreview:
+        """The photo's facts and blurhash, for a screen that shows it blurred: no link to the photo, so not a
+        reveal and not audited."""
+        return await reviews.preview(photo_id)
 
     @post("/{photo_id:uuid}/decision", status_code=HTTP_200_OK)
     async def decide(

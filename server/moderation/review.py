@@ -16,8 +16,8 @@ from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 
 from server.auth.roles import Role
 from server.errors import NotFound
-from server.moderation import queue
-from server.moderation.appeals import Appeal, AppealDecision, AppealService
+from server.moderation import appeals, queue
+from server.moderation.appeals import Appeal, AppealDecision, AppealService, AppealView
 from server.moderation.decisions import AccountAction, Acted, Decided, DecisionService, ReportDecision
 from server.platform import database
 from server.web.auth import Caller, auth_service, requires_role
@@ -164,6 +164,13 @@ class ReviewController(Controller):
         person the statement of reasons, in the app and by email; a restriction or more closes their other open
         reports."""
         return await decisions.decide_report(claims.user_id, report_id, data)
+
+    @get("/appeals/{appeal_id:uuid}")
+    async def appeal(self, appeal_id: FromPath[uuid.UUID], state: State, claims: Caller) -> AppealView:
+        """An appeal in the appellant's words, which side of the decision they are on, and the decision appealed
+        (`byYou`: yours, so another moderator decides the appeal); the report behind it, if any, is `reportId`."""
+        async with database.connection(state.db) as connection:
+            return await appeals.view(connection, appeal_id, claims.user_id)
 
     @post("/appeals/{appeal_id:uuid}/decision", status_code=HTTP_200_OK)
     async def decide_appeal(

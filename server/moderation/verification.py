@@ -16,7 +16,6 @@ import datetime as dt
 import functools
 import logging
 import secrets
-import time
 import uuid
 from typing import Literal
 
@@ -118,25 +117,9 @@ class VerificationDecided(Camel):
     state: Literal["approved", "rejected"]
 
 
-class SelfieLinks:
-    """Short-lived links to selfies: the id, an expiry, and a token from ``platform.links`` over both, made with the
-    media links' key (for another purpose, so neither kind of link passes for the other)."""
-
-    def __init__(self, settings: Settings) -> None:
-        self._key = settings.secrets.media.url_key.encode()
-        self._lifetime = settings.config.photos.url_minutes * 60
-        self._base_url = settings.public_url()
-
-    def url(self, request_id: uuid.UUID) -> str:
-        expires = str(int(time.time()) + self._lifetime)
-        token = links.sign(self._key, _LINK_PURPOSE + expires.encode(), request_id)
-        return f"{self._base_url}/api/admin/verifications/{request_id}/selfie?exp={expires}&sig={token}"
-
-    def verify(self, request_id: uuid.UUID, expires: str, token: str) -> None:
-        """Forbidden for a forged, altered or expired link."""
-        signed = links.signed_subject(self._key, _LINK_PURPOSE + expires.encode(), token)
-        if signed != request_id or not expires.isdigit() or int(expires) <= time.time():
-            raise Forbidden("this link is not valid or has expired; open the request again for a fresh one")
+def selfie_links(settings: Settings) -> links.ExpiringLinks:
+    media = settings.secrets.media.url_key
+    return links.ExpiringLinks(media, settings.config.photos.url_minutes, settings.public_url(), _LINK_PURPOSE)
 
 
 class VerificationService:
@@ -154,7 +137,7 @@ class VerificationService:
         self.photos = photos
         self.limits = settings.config.photos
         self.config: ModerationSection = settings.config.moderation
-        self.links = SelfieLinks(settings)
+        self.links = selfie_links(settings)
 
     async def status(self, user_id: uuid.UUID) -> VerificationStatus:
         """The caller's state; a person not verified and with no request under way is given one, with its pose."""
@@ -214,7 +197,7 @@ class VerificationService:
             user_id=row["user_id"],
             pose=row["pose"],
             state=row["state"],
-            selfie_url=self.links.url(request_id),
+            selfie_url=self.links.url(f"/api/admin/verifications/{request_id}/selfie", request_id),
             photos=await self.photos.visible(row["user_id"]),
             submitted_at=row["submitted_at"],
         )

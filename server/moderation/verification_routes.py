@@ -14,6 +14,7 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 
 from server.auth.roles import Role
+from server.errors import Forbidden
 from server.moderation.verification import (
     VerificationDecided,
     VerificationDecision,
@@ -24,6 +25,9 @@ from server.moderation.verification import (
 from server.photos.schemas import PhotoUpload
 from server.photos.service import PhotoService
 from server.web.auth import Caller, requires_role
+
+#: a signed link that is forged, altered, or past its time
+EXPIRED = "this link is not valid or has expired; open the item again for a fresh one"
 
 
 def verification_service(state: State, photos: NamedDependency[PhotoService]) -> VerificationService:
@@ -97,6 +101,7 @@ class SelfieController(Controller):
     async def selfie(
         self, request_id: FromPath[uuid.UUID], exp: FromQuery[str], sig: FromQuery[str], verifications: Verifications
     ) -> Response[bytes]:
-        verifications.links.verify(request_id, exp, sig)
+        if not verifications.links.valid(request_id, exp, sig):
+            raise Forbidden(EXPIRED)
         data = await verifications.selfie(request_id)
         return Response(data, media_type="image/webp", headers={"Cache-Control": "private, no-store"})

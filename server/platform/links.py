@@ -8,6 +8,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import time
 import uuid
 
 _MAC_BYTES = hashlib.sha256().digest_size
@@ -32,3 +33,26 @@ def signed_subject(key: bytes, purpose: bytes, token: str) -> uuid.UUID | None:
         return None
     subject = uuid.UUID(bytes=raw[:16])
     return subject if hmac.compare_digest(raw[16:], _mac(key, purpose, subject)) else None
+
+
+class ExpiringLinks:
+    """Short-lived links to private objects a moderator looks at (a selfie, a report's evidence): a path, an expiry,
+    and a token over the object's id and the expiry, made with the media links' key for ``purpose`` (so no kind of
+    link passes for another). The signature is the permission, so a terminal or an <img> can fetch it without a
+    token; it runs out after `[photos] url_minutes`."""
+
+    def __init__(self, key: str, lifetime_minutes: int, base_url: str, purpose: bytes) -> None:
+        self._key = key.encode()
+        self._lifetime = lifetime_minutes * 60
+        self._base_url = base_url.rstrip("/")
+        self._purpose = purpose
+
+    def url(self, path: str, subject: uuid.UUID) -> str:
+        expires = str(int(time.time()) + self._lifetime)
+        token = sign(self._key, self._purpose + expires.encode(), subject)
+        return f"{self._base_url}{path}?exp={expires}&sig={token}"
+
+    def valid(self, subject: uuid.UUID, expires: str, token: str) -> bool:
+        """Whether the link for ``subject`` is this server's, for this purpose, and not yet expired."""
+        signed = signed_subject(self._key, self._purpose + expires.encode(), token)
+        return signed == subject and expires.isdigit() and int(expires) > time.time()

@@ -42,6 +42,16 @@ AFTER_UNMATCH = dt.timedelta(days=90)
 MESSAGES_KEPT = 50
 
 
+def copy_key(report_id: uuid.UUID, copy: uuid.UUID) -> str:
+    """Where a copy kept with a report's evidence lies in the media bucket (no person's id in it)."""
+    return f"evidence/{report_id}/{copy}.webp"
+
+
+def copy_id(key: str) -> uuid.UUID:
+    """The copy's own id, from its key."""
+    return uuid.UUID(key.removesuffix(".webp").rsplit("/", 1)[-1])
+
+
 class ReportDraft(Camel, forbid_unknown_fields=True):
     user_id: uuid.UUID
     reason: Reason
@@ -148,11 +158,11 @@ class ReportService:
                     )
                 )
         photos = await connection.fetch(
-            'SELECT id, state, position FROM photos WHERE "user" = $1 ORDER BY position', reported
+            'SELECT id, state, position, blurhash FROM photos WHERE "user" = $1 ORDER BY position', reported
         )
         chat_photos = (
             await connection.fetch(
-                "SELECT id FROM chat_photos WHERE match_id = $1 AND owner = $2", match["id"], reported
+                "SELECT id, blurhash FROM chat_photos WHERE match_id = $1 AND owner = $2", match["id"], reported
             )
             if match
             else []
@@ -161,6 +171,8 @@ class ReportService:
             raise NotFound("no such photo of theirs")
         copies = {row["id"]: await self._copy(report_id, variant_key(row["id"], "large")) for row in photos}
         copies |= {row["id"]: await self._copy(report_id, chat_object_key(row["id"], "large")) for row in chat_photos}
+        # Drawn blurred on the moderator's screen until revealed.
+        blurhashes = {row["id"]: row["blurhash"] for row in chat_photos}
         born = person["date_of_birth"]
         return {
             "profile": {
@@ -173,7 +185,15 @@ class ReportService:
                 "interests": person["interests"] or [],
                 "relationshipGoal": person["relationship_goal"],
             },
-            "photos": [{"photoId": row["id"], "state": row["state"], "copy": copies.get(row["id"])} for row in photos],
+            "photos": [
+                {
+                    "photoId": row["id"],
+                    "state": row["state"],
+                    "copy": copies.get(row["id"]),
+                    "blurhash": row["blurhash"],
+                }
+                for row in photos
+            ],
             "conversation": {
                 "matched": match is not None,
                 "endedAt": match["ended_at"] if match else None,
@@ -184,7 +204,9 @@ class ReportService:
                         "from": "reported" if row["sender"] == reported else "reporter",
                         "type": row["type"],
                         "content": row["content"],
+                        "photoId": row["photo_id"],
                         "photoCopy": copies.get(row["photo_id"]),
+                        "photoBlurhash": blurhashes.get(row["photo_id"]),
                         "createdAt": row["created_at"],
                     }
                     for row in sorted(messages, key=lambda row: row["seq"])
@@ -198,6 +220,6 @@ class ReportService:
         data = await self.storage.get("media", key)
         if data is None:
             return None
-        copy = f"evidence/{report_id}/{uuid.uuid4()}.webp"
+        copy = copy_key(report_id, uuid.uuid4())
         await self.storage.put("media", copy, data, "image/webp")
         return copy

@@ -26,6 +26,8 @@ class Mixed:
 
     subjects: dict[str, str] = field(default_factory=dict)
     with_photos: set[str] = field(default_factory=set)
+    #: the dismissed report a reporter appealed: upholding the appeal puts it back in the queue
+    reopens: dict[str, str] = field(default_factory=dict)
 
     def of(self, kind: str) -> set[str]:
         return {subject for subject, each in self.subjects.items() if each == kind}
@@ -86,6 +88,8 @@ async def mixed_queue(
         appealed = await client.post(APPEALS, json=body | {"text": f"I did nothing wrong ({n})."}, headers=appellant)
         assert appealed.status_code == 201, appealed.text
         made.subjects[str(appealed.json()["id"])] = "appeal"
+        if "reportId" in body:
+            made.reopens[str(body["reportId"])] = str(appealed.json()["id"])
 
     with pre_moderated(stack):
         for _ in range(photos):

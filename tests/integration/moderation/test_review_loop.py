@@ -150,6 +150,10 @@ async def test_fifty_mixed_items_cleared_from_the_keyboard_each_as_keyed_and_all
                 current = on_screen(terminal.wait(moved_on(current), "the item after the one skipped"))
                 turn += 1
                 continue
+            if current not in queue.subjects:
+                # Only a dismissed report whose appeal was just upheld comes back, reopened, as a new item.
+                assert keyed.get(queue.reopens.get(current, ""), ("",))[0] == "uphold", terminal.screen()
+                queue.subjects[current] = "report"
             kind = queue.subjects[current]
             pressed = 0
             if current in queue.with_photos:
@@ -182,8 +186,8 @@ async def test_fifty_mixed_items_cleared_from_the_keyboard_each_as_keyed_and_all
 
     assert result.read_text().strip() == "0", terminal.keys
     sitting = json.loads(tally.read_text())
-    assert (sitting["decided"], sitting["skipped"], sitting["undone"]) == (ITEMS, 1, 1)
-    assert set(keyed) == set(queue.subjects)
+    assert (sitting["decided"], sitting["skipped"], sitting["undone"]) == (len(queue.subjects), 1, 1)
+    assert set(keyed) == set(queue.subjects) and len(keyed) in (ITEMS, ITEMS + 1)
     left = await client.get("/api/admin/queue", headers=bearer(moderator["accessToken"]))
     assert left.json() == {"items": []}
 
@@ -239,9 +243,10 @@ async def test_fifty_mixed_items_cleared_from_the_keyboard_each_as_keyed_and_all
         f"{kind} {len(presses)}: {sorted(set(presses))} keys" for kind, presses in keys_per_decision.items()
     )
     figures = (
-        f"{ITEMS} mixed items ({', '.join(f'{n} {kind}' for kind, n in COUNTS.items())}) cleared in {seconds:.1f} s"
-        f" ({seconds / ITEMS:.2f} s each, keys, screens, reveals and API included); {terminal.keys} keys in all,"
-        f" {terminal.keys / ITEMS:.2f} per decision; keys per decision by kind: {per_kind}"
+        f"{ITEMS} mixed items ({', '.join(f'{n} {kind}' for kind, n in COUNTS.items())}) cleared with"
+        f" {len(keyed)} decisions (a report reopened by an upheld appeal comes back) in {seconds:.1f} s"
+        f" ({seconds / len(keyed):.2f} s each, keys, screens, reveals and API included); {terminal.keys} keys in all,"
+        f" {terminal.keys / len(keyed):.2f} per decision; keys per decision by kind: {per_kind}"
         f" (the one undone took {max(every)}); {sitting['revealed']} reveals;"
         f" {sitting['rateLimitedSeconds']:.0f} s waiting out the API's per-user rate limit"
     )
