@@ -138,8 +138,20 @@ async def test_every_id_taking_endpoint_refuses_a_second_users_token(client, db,
                 ("POST", "photos/{photo_id:uuid}/decision", "/decision"),
                 ("GET", "verifications/{request_id:uuid}", ""),
                 ("POST", "verifications/{request_id:uuid}/decision", "/decision"),
+                ("GET", "appeals/{appeal_id:uuid}", ""),
+                ("GET", "photos/{photo_id:uuid}/preview", "/preview"),
+                ("GET", "reports/{report_id:uuid}/photos/{photo_id:uuid}", f"/photos/{uuid.uuid4()}"),
             )
         },
+        # An evidence photo's link, like a selfie's, needs a signature the server made.
+        "GET /api/admin/evidence/{report_id:uuid}/{copy_id:uuid}": (
+            (
+                await client.get(
+                    f"/api/admin/evidence/{uuid.uuid4()}/{uuid.uuid4()}?exp=99999999999&sig=guess", headers=as_intruder
+                )
+            ).status_code,
+            403,
+        ),
         # A selfie's link needs a signature the server made, whoever asks.
         "GET /api/admin/verifications/{request_id:uuid}/selfie": (
             (

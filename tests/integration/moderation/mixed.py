@@ -12,7 +12,7 @@ from valkey.asyncio import Valkey
 
 from tests.factories import bearer, people_in_postgres, run_jobs, uploaded
 from tests.integration.chat.talk import pairs
-from tests.integration.matching.crowd import Member, headers, ids
+from tests.integration.matching.crowd import headers, ids
 from tests.integration.moderation.reports import filed
 from tests.integration.moderation.review import pre_moderated
 from tests.integration.moderation.test_verification import submitted
@@ -33,12 +33,9 @@ class Mixed:
         return {subject for subject, each in self.subjects.items() if each == kind}
 
 
-async def _with_photo(
-    client: httpx.AsyncClient, valkey: Valkey, app: Litestar, person: Member | dict[str, Any]
-) -> None:
+async def _with_photo(client: httpx.AsyncClient, valkey: Valkey, app: Litestar, person: dict[str, Any]) -> None:
     """``person`` with one approved photo (pre-moderation off)."""
-    answer = person.answer if isinstance(person, Member) else person
-    await uploaded(client, answer["accessToken"])
+    await uploaded(client, person["accessToken"])
     await run_jobs(valkey, app.state.db)
 
 
