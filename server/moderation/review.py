@@ -19,6 +19,7 @@ from server.errors import NotFound
 from server.moderation import appeals, queue
 from server.moderation.appeals import Appeal, AppealDecision, AppealService, AppealView
 from server.moderation.decisions import AccountAction, Acted, Decided, DecisionService, ReportDecision
+from server.moderation.stats import ModerationStats, figures
 from server.platform import database
 from server.web.auth import Caller, auth_service, requires_role
 from server.web.schemas import Camel
@@ -181,6 +182,15 @@ class ReviewController(Controller):
         report."""
         service = AppealService(state.db, state.settings.config.moderation)
         return await service.decide(claims.user_id, appeal_id, data)
+
+    @get("/queue/stats")
+    async def queue_stats(self, state: State, days: Annotated[int, QueryParameter(ge=1, le=90)] = 7) -> ModerationStats:
+        """The review queues over the last `days` UTC days: per queue what is open, past its SLA and the oldest
+        item's age (now), and the items decided with the median time from filing to decision (in the window); the
+        decisions by audit action (`report.warn`, `photo.reject`, `appeal.uphold`…); items filed and decided per
+        day."""
+        async with database.connection(state.db) as connection:
+            return await figures(connection, days)
 
     @get("/users")
     async def users(
