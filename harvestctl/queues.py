@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -164,15 +165,32 @@ def fetch_appeal(session: api.Session, appeal_id: str) -> dict[str, Any]:
     return view
 
 
+def printable(value: Any) -> Any:
+    """``value`` with every control and format character taken out of its strings but newline and tab: what
+    members wrote reaches a moderator's terminal, and an escape sequence in it must not (the API refuses them
+    on the way in; this holds whatever older rows or another server hold)."""
+    if isinstance(value, str):
+        return "".join(ch for ch in value if ch in "\n\t" or unicodedata.category(ch) not in ("Cc", "Cf"))
+    if isinstance(value, list):
+        return [printable(each) for each in value]
+    if isinstance(value, dict):
+        return {key: printable(each) for key, each in value.items()}
+    return value
+
+
 def read(session: api.Session, kind: str, subject: str) -> dict[str, Any]:
-    """What the screen shows of an item before any reveal; a verification request shows nothing until opened."""
+    """What the screen shows of an item before any reveal, fit for a terminal; a verification request shows
+    nothing until opened."""
     if kind == "report":
-        return fetch_report(session, subject)
-    if kind == "photo":
-        return fetch_photo(session, subject)
-    if kind == "appeal":
-        return fetch_appeal(session, subject)
-    return {"id": subject}
+        view = fetch_report(session, subject)
+    elif kind == "photo":
+        view = fetch_photo(session, subject)
+    elif kind == "appeal":
+        view = fetch_appeal(session, subject)
+    else:
+        view = {"id": subject}
+    cleaned: dict[str, Any] = printable(view)
+    return cleaned
 
 
 @dataclass
