@@ -1,7 +1,7 @@
 """Decisions on reports, each with a strike and a statement of reasons (EU DSA Art. 17) sent to the person.
 
-A moderator decides only an item whose lease they hold, never about their own account nor a report they filed. ``dismiss`` closes the
-report; ``warn`` records a strike; ``restrict`` hides the person from decks; ``suspend`` (until a date) and
+A moderator decides only an item whose lease they hold, never about their own account nor a report they filed,
+and about a staff account only if they are an admin. ``dismiss`` closes the report; ``warn`` records a strike; ``restrict`` hides the person from decks; ``suspend`` (until a date) and
 ``ban`` also end every session at once and refuse sign-in. A ban ends the person's matches too, and holds as an
 indefinite suspension until a second moderator confirms it. A restriction or more resolves the person's other
 open reports with it. Every decision and confirmation is in the audit log, in its own transaction.
@@ -18,6 +18,7 @@ import asyncpg
 import msgspec
 from piccolo.engine.postgres import PostgresEngine
 
+from server.auth.roles import Role
 from server.auth.service import AuthService
 from server.errors import FieldError, Forbidden, Invalid, NotFound
 from server.matching import candidates
@@ -134,6 +135,17 @@ def _check(body: ReportDecision, now: dt.datetime) -> None:
         raise Invalid("only a suspension has an end", errors=[FieldError("until", f"not used by {body.decision}")])
 
 
+async def _staff_guard(connection: asyncpg.Connection, actor: uuid.UUID, person: uuid.UUID) -> None:
+    """Staff are decided about by admins only: a moderator acting on a colleague, or on an admin above them, is a
+    conflict of interest however the decision goes."""
+    roles = {
+        row["id"]: row["role"]
+        for row in await connection.fetch("SELECT id, role FROM users WHERE id = ANY($1::uuid[])", [actor, person])
+    }
+    if roles.get(person) in (Role.MODERATOR, Role.ADMIN) and roles.get(actor) != Role.ADMIN:
+        raise Forbidden("only an admin can act on a staff account; leave it to an admin")
+
+
 class DecisionService:
     def __init__(self, db: PostgresEngine, auth: AuthService, config: ModerationSection) -> None:
         self.db = db
@@ -166,6 +178,8 @@ class DecisionService:
             # The reporter is as much a party to the report as the person reported.
             if report["reporter"] == moderator:
                 raise Forbidden("you cannot decide a report you filed; leave it to another moderator")
+            if person is not None:
+                await _staff_guard(connection, moderator, person)
             if person is None and body.decision != "dismiss":
                 raise Invalid(
                     "the reported account was erased; there is no one to act on",
@@ -229,6 +243,7 @@ class DecisionService:
         async with self.db.transaction(), database.connection(self.db) as connection:
             if await connection.fetchval("SELECT 1 FROM users WHERE id = $1", user_id) is None:
                 raise NotFound("no such account")
+            await _staff_guard(connection, moderator, user_id)
             strike_id = None
             if measure is not None:
                 made = await _strike(connection, moderator, user_id, measure, report_id=None, report_reason=None)
