@@ -217,12 +217,14 @@ class DecisionService:
                 report_id,
                 moderator,
             )
+            await _tell_reporters(connection, [report_id], "dismissed")
             return {"strike": None, "resolved": []}
         await connection.execute(
             "UPDATE safety_reports SET state = 'actioned', resolved_at = now(), decided_by = $2 WHERE id = $1",
             report_id,
             moderator,
         )
+        await _tell_reporters(connection, [report_id], "actioned")
         return await _strike(
             connection, moderator, report["reported"], body, report_id=report_id, report_reason=report["reason"]
         )
@@ -288,6 +290,19 @@ class DecisionService:
                 await audit.record(connection, moderator, "ban.confirm", row["user_id"], {"strike": str(strike_id)})
 
 
+async def _tell_reporters(connection: asyncpg.Connection, report_ids: list[uuid.UUID], outcome: str) -> None:
+    """Each reporter is told, in the app, that their report was decided and whether we acted (EU DSA Art. 16(5)):
+    never which measure, nor anything else about the person reported. A dismissal says it may be appealed."""
+    await connection.execute(
+        "INSERT INTO notifications (id, user_id, kind, data)"
+        " SELECT gen_random_uuid(), reporter, 'moderation',"
+        "  jsonb_build_object('reportId', id::text, 'outcome', $2::text, 'appealable', $2 = 'dismissed')"
+        " FROM safety_reports WHERE id = ANY($1::uuid[]) AND reporter IS NOT NULL",
+        report_ids,
+        outcome,
+    )
+
+
 async def _strike(
     connection: asyncpg.Connection,
     moderator: uuid.UUID,
@@ -326,6 +341,7 @@ async def _strike(
             moderator,
         )
         resolved = [row["id"] for row in rows]
+        await _tell_reporters(connection, resolved, "actioned")
         items = [
             row["id"]
             for row in await connection.fetch(

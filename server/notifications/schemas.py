@@ -23,6 +23,12 @@ class NotificationData(Camel):
     message_id: uuid.UUID | None = None
     #: for kind moderation, the decision whose statement of reasons GET /api/safety/decisions shows
     strike_id: uuid.UUID | None = None
+    #: for kind moderation, a report of yours that was decided: its outcome (`actioned`: we acted on it, never
+    #: saying how; `dismissed`: we found no breach) and whether you may appeal that (once, within six months, with
+    #: POST /api/safety/appeals and this reportId)
+    report_id: uuid.UUID | None = None
+    outcome: Literal["actioned", "dismissed"] | None = None
+    appealable: bool | None = None
 
 
 class Notification(Camel):
