@@ -98,7 +98,7 @@ async def view(connection: asyncpg.Connection, appeal_id: uuid.UUID, caller: uui
     row = await connection.fetchrow(
         "SELECT a.id, a.state, a.text, a.created_at, a.decided_at, a.strike_id,"
         " coalesce(a.report_id, s.report_id) AS report_id, coalesce(s.measure, 'dismiss') AS measure, s.rule,"
-        " coalesce(s.note, '') AS note, s.until, coalesce(s.created_at, r.resolved_at) AS decided_on,"
+        " coalesce(s.note, '') AS note, s.until, coalesce(s.created_at, a.dismissed_at) AS decided_on,"
         " coalesce(s.moderator, r.decided_by) AS decided_by FROM moderation_appeals a"
         " LEFT JOIN moderation_strikes s ON s.id = a.strike_id"
         " LEFT JOIN safety_reports r ON r.id = a.report_id"
@@ -205,13 +205,17 @@ class AppealService:
                 raise NotFound("no such decision of yours to appeal")
             if decided_at + APPEAL_WINDOW < dt.datetime.now(dt.UTC):
                 raise Forbidden("the six months to appeal this decision have passed")
+            # A dismissal is named by when it was made: a report dismissed again after an upheld appeal is a new
+            # decision, appealed once in turn.
             row = await connection.fetchrow(
-                "INSERT INTO moderation_appeals (id, appellant, strike_id, report_id, text) VALUES ($1, $2, $3, $4, $5)"
+                "INSERT INTO moderation_appeals (id, appellant, strike_id, report_id, dismissed_at, text)"
+                " VALUES ($1, $2, $3, $4, $5, $6)"
                 " ON CONFLICT DO NOTHING RETURNING id, strike_id, report_id, state, created_at, decided_at",
                 uuid.uuid4(),
                 user_id,
                 draft.strike_id,
                 draft.report_id,
+                decided_at if draft.report_id else None,
                 draft.text,
             )
             if row is None:

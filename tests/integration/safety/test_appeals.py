@@ -124,6 +124,17 @@ async def test_the_reporter_may_appeal_a_dismissal_and_an_upheld_one_reopens_the
     assert upheld.status_code == 200, upheld.text
     assert (await queued(app, decided["reportId"]))["state"] == "open"
 
+    # Dismissed again, it is a new decision: appealed once more, and once only.
+    again = {"reportId": decided["reportId"], "text": "Still wrong."}
+    assert_problem(await client.post(APPEALS, json=again, headers=headers(reporter)), 404)  # open, nothing to appeal
+    third = await staff(client, app.state.db)
+    await claimed(client, third, str((await queued(app, decided["reportId"]))["id"]))
+    redismissed = await decide(client, third, decided["reportId"], decision="dismiss", rule="spam")
+    assert redismissed.status_code == 200, redismissed.text
+    second = await client.post(APPEALS, json=again, headers=headers(reporter))
+    assert second.status_code == 201, second.text
+    assert_problem(await client.post(APPEALS, json=again, headers=headers(reporter)), 409)
+
 
 async def test_bad_appeals_are_refused(app: Litestar, client: httpx.AsyncClient) -> None:
     person = await register(client)
