@@ -221,23 +221,29 @@ class VerificationService:
         if body.decision == "reject" and body.reason is None:
             raise Invalid("a rejection needs its reason", errors=[FieldError("reason", "pick one of the presets")])
         state: Literal["approved", "rejected"] = "approved" if body.decision == "approve" else "rejected"
-        async with database.connection(self.db) as connection, connection.transaction():
+        # A Piccolo transaction, so the selfie's purge published is part of it.
+        async with self.db.transaction(), database.connection(self.db) as connection:
             item = await queue.held(connection, moderator, "verification", request_id)
-            person = await connection.fetchval(
-                "SELECT user_id FROM moderation_verifications WHERE id = $1 AND state = 'open' FOR UPDATE", request_id
+            row = await connection.fetchrow(
+                "SELECT user_id, selfie_key FROM moderation_verifications WHERE id = $1 AND state = 'open' FOR UPDATE",
+                request_id,
             )
-            if person is None:
+            if row is None:
                 raise NotFound("no such open verification request")
+            person = row["user_id"]
             if person == moderator:
                 raise Forbidden("you cannot verify your own profile; leave it to another moderator")
+            # A face is kept no longer than it is needed: decided, the selfie goes (by a job committed with the
+            # decision, so a decision is never undone by a store that is down, nor a selfie left behind).
             await connection.execute(
-                "UPDATE moderation_verifications SET state = $2, reason = $3, decided_by = $4, decided_at = now()"
-                " WHERE id = $1",
+                "UPDATE moderation_verifications SET state = $2, reason = $3, decided_by = $4, decided_at = now(),"
+                " selfie_key = NULL WHERE id = $1",
                 request_id,
                 state,
                 body.reason if state == "rejected" else None,
                 moderator,
             )
+            await publish(PURGE_SELFIES, {"keys": [row["selfie_key"]]})
             if state == "approved":
                 # An unedited profile has no row yet: the badge makes one.
                 await connection.execute(

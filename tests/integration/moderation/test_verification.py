@@ -71,7 +71,7 @@ async def test_a_request_keeps_its_pose_until_its_selfie_is_in_and_only_one_wait
 
 
 async def test_a_moderator_compares_the_selfie_and_approval_shows_the_badge(
-    client: httpx.AsyncClient, db: PostgresEngine, valkey: Valkey
+    client: httpx.AsyncClient, db: PostgresEngine, valkey: Valkey, app: Litestar
 ) -> None:
     person, viewer = await register(client), await register(client)
     await uploaded(client, person["accessToken"])
@@ -114,6 +114,12 @@ async def test_a_moderator_compares_the_selfie_and_approval_shows_the_badge(
         ("verification.view", {"request": request_id}),
         ("verification.approve", {"request": request_id, "reason": ""}),
     ]
+
+    # Decided, the face is kept no longer: the selfie is deleted by the job the decision committed.
+    assert [name for name in objects(app.state.storage) if f"verification/{request_id}/" in name]
+    assert (await fetch(client, view["selfieUrl"])).status_code == 404
+    await run_jobs(valkey, db)
+    assert not [name for name in objects(app.state.storage) if f"verification/{request_id}/" in name]
 
 
 async def test_a_rejection_tells_the_person_why_and_they_may_try_again(
