@@ -124,12 +124,17 @@ async def _apply(
     connection: asyncpg.Connection, moderator: uuid.UUID, photo_id: uuid.UUID, owner: uuid.UUID, body: PhotoDecision
 ) -> None:
     """The decision's effects, in the caller's transaction: the state, what follows from it, and the audit entry."""
-    await connection.execute("UPDATE photos SET state = $2 WHERE id = $1", photo_id, _STATES[body.decision].value)
+    await connection.execute(
+        "UPDATE photos SET state = $2, rejection_reason = $3 WHERE id = $1",
+        photo_id,
+        _STATES[body.decision].value,
+        body.reason if body.decision == "reject" else None,
+    )
     if body.decision == "approve":
         # Now in the owner's profile for others, and in the decks the discovery row feeds.
         await publish(candidates.REFRESH, {"userId": str(owner)})
     else:
-        # data names nothing: the owner sees which photo in their own listing, where it shows as rejected.
+        # data names nothing: the owner sees which photo, and why, in their own listing.
         await connection.execute(
             "INSERT INTO notifications (id, user_id, kind, data) VALUES ($1, $2, 'moderation', '{}'::jsonb)",
             uuid.uuid4(),

@@ -32,6 +32,8 @@ class PhotoView(Camel):
     position: int
     width: int | None = None
     height: int | None = None
+    #: only in your own list, for a rejected photo: why (nudity, not-a-person, someone-else, minor, violence, other)
+    rejection_reason: str | None = None
 
 
 class PhotoPage(Camel):

@@ -253,6 +253,7 @@ class PhotoService:
             position=row["position"],
             width=row["width"],
             height=row["height"],
+            rejection_reason=row["rejection_reason"],
         )
 
     async def _ensure_room(self, user_id: uuid.UUID) -> None:

@@ -26,3 +26,5 @@ class Photo(Table, tablename="photos"):
     phash = Varchar(length=16, null=True, default=None, index=True)
     created_at = Timestamptz()
     processed_at = Timestamptz(null=True, default=None)
+    #: why a moderator rejected it (one of the presets), shown to its owner
+    rejection_reason = Varchar(length=16, null=True, default=None)

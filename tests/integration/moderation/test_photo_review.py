@@ -99,7 +99,7 @@ async def test_a_rejected_photo_is_withdrawn_and_its_owner_told(
     assert decided.status_code == 200 and decided.json()["state"] == "rejected", decided.text
 
     [mine] = await my_photos(client, owner["accessToken"])
-    assert mine["state"] == "rejected"
+    assert (mine["state"], mine["rejectionReason"]) == ("rejected", "not-a-person")
     assert (await fetch(client, shown["largeUrl"])).status_code == 404, "a link handed out before still works"
     notes = (await client.get("/api/notifications", headers=bearer(owner["accessToken"]))).json()["items"]
     assert [note["kind"] for note in notes] == ["moderation"]
