@@ -34,6 +34,7 @@ from server.chat.schemas import (
     ReadState,
 )
 from server.errors import Conflict, FieldError, Invalid, NotFound, RateLimited
+from server.moderation import measures
 from server.photos.media import MediaSigner
 from server.photos.schemas import PhotoUrls
 from server.platform import database
@@ -324,6 +325,9 @@ class ChatService:
                 page.limit + 1,
             )
             shown, next_cursor = page.split(list(rows), lambda r: [r["active_at"].isoformat(), str(r["id"])])
+            # A suspended or banned person is hidden, as their statement of reasons says; the conversation stands.
+            hidden = await measures.barred_among(connection, [row["other"] for row in shown])
+            shown = [row for row in shown if row["other"] not in hidden]
             last_ids = [row["last_message_id"] for row in shown if row["last_message_id"] is not None]
             last = {
                 row["id"]: dict(row) for row in await connection.fetch(f"{_MESSAGES} WHERE m.id = ANY($1)", last_ids)

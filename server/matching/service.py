@@ -18,6 +18,7 @@ from piccolo.engine.postgres import PostgresEngine
 
 from server.errors import Conflict, NotFound, RateLimited
 from server.matching.schemas import Action, MatchList, MatchView, SwipeResult
+from server.moderation import measures
 from server.platform import database
 from server.platform.events import publish
 from server.profiles.service import ProfileService, time_zone_of
@@ -239,9 +240,11 @@ class MatchService:
                 uuid.UUID(after[1]) if after[1] else None,
                 page.limit + 1,
             )
-        made = [_Made(row["id"], row["other"], row["created_at"]) for row in rows]
-        shown, next_cursor = page.split(made, lambda m: [m.created_at.isoformat(), str(m.id)])
-        others = [m.other for m in shown]
+            made = [_Made(row["id"], row["other"], row["created_at"]) for row in rows]
+            shown, next_cursor = page.split(made, lambda m: [m.created_at.isoformat(), str(m.id)])
+            # A suspended or banned person is hidden, as their statement of reasons says; the match stands.
+            hidden = await measures.barred_among(connection, [m.other for m in shown])
+        others = [m.other for m in shown if m.other not in hidden]
         cards = {card.id: card for card in await self.profiles.public_cards(user_id, others, revealed=others)}
         items = [MatchView(id=m.id, user=cards[m.other], created_at=m.created_at) for m in shown if m.other in cards]
         return MatchList(items=items, next_cursor=next_cursor)

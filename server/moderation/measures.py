@@ -36,6 +36,17 @@ async def barred(connection: asyncpg.Connection, user_id: uuid.UUID) -> Barred |
     return Barred(longest["measure"], longest["until"])
 
 
+async def barred_among(connection: asyncpg.Connection, user_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+    """Those of ``user_ids`` a suspension or ban stands against now: left out of their matches' lists while it
+    stands, back when it ends."""
+    rows = await connection.fetch(
+        "SELECT DISTINCT user_id FROM moderation_strikes WHERE user_id = ANY($1::uuid[])"
+        " AND measure IN ('suspend', 'ban') AND overturned_at IS NULL AND (until IS NULL OR until > now())",
+        user_ids,
+    )
+    return {row["user_id"] for row in rows}
+
+
 def refusal(found: Barred) -> str:
     """What sign-in says to a barred person: what stands and until when, and that they may appeal."""
     if found.measure == "ban":
