@@ -163,7 +163,12 @@ class Reviewer:
     def _reveal(self, card: Card) -> None:
         if card.revealed is not None:
             return
-        card.revealed = self._api(queues.reveal, card.kind, card.subject, card.view)
+        try:
+            card.revealed = self._api(queues.reveal, card.kind, card.subject, card.view)
+        except CliError as failure:
+            # Gone meanwhile (the owner deleted the photo, the account was erased): say so, and carry on.
+            self.flash = f"[red]could not reveal {card.kind} {card.subject}[/]: {escape(failure.message)}"
+            return
         self.tally.revealed += 1
         shown = len(card.revealed.photos)
         self.flash = f"revealed {shown} photo(s); the reveal is in the audit log" if shown else "no photo to reveal"
