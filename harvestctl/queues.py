@@ -157,11 +157,9 @@ def fetch_photo(session: api.Session, photo_id: str) -> dict[str, Any]:
 
 
 def fetch_appeal(session: api.Session, appeal_id: str) -> dict[str, Any]:
-    """An appeal, the decision it is against, and that decision's report when there was one."""
+    """An appeal and the decision it is against."""
     with hinted({404: "check the id: `harvestctl moderation appeals` lists open appeals"}):
         view: dict[str, Any] = session.get(f"/api/admin/appeals/{appeal_id}")
-    if view.get("reportId"):
-        view["report"] = fetch_report(session, view["reportId"])
     return view
 
 
@@ -187,6 +185,9 @@ def read(session: api.Session, kind: str, subject: str) -> dict[str, Any]:
         view = fetch_photo(session, subject)
     elif kind == "appeal":
         view = fetch_appeal(session, subject)
+        if view.get("reportId"):
+            # The report behind the decision, whose evidence the appeal is judged on.
+            view["report"] = fetch_report(session, view["reportId"])
     else:
         view = {"id": subject}
     cleaned: dict[str, Any] = printable(view)

@@ -24,10 +24,14 @@ FIGURES = {
 }
 
 
+def _share(value: float | None) -> str:
+    return "—" if value is None else f"{value:.1%}"
+
+
 def _shown(name: str, value: float | None) -> str:
     if value is None:
         return "—"
-    return f"{value:.1%}" if name == "matchRate" else f"{value:,.0f}"
+    return _share(value) if name == "matchRate" else f"{value:,.0f}"
 
 
 def _average(values: list[Any]) -> float | None:
@@ -57,7 +61,7 @@ def stats(
                 users["dau"],
                 users["wau"],
                 users["mau"],
-                _shown("matchRate", users["dau"] / users["mau"] if users["mau"] else None),
+                _share(users["dau"] / users["mau"] if users["mau"] else None),
             ]
         ],
     )

@@ -1,8 +1,9 @@
 """Decisions on reports, each with a strike and a statement of reasons (EU DSA Art. 17) sent to the person.
 
 A moderator decides only an item whose lease they hold, never about their own account nor a report they filed,
-and about a staff account only if they are an admin. ``dismiss`` closes the report; ``warn`` records a strike; ``restrict`` hides the person from decks; ``suspend`` (until a date) and
-``ban`` also end every session at once and refuse sign-in. A ban ends the person's matches too, and holds as an
+and about a staff account only if they are an admin. ``dismiss`` closes the report; ``warn`` records a strike;
+``restrict`` hides the person from decks; ``suspend`` (until a date) and ``ban`` also end every session at once
+and refuse sign-in. A ban ends the person's matches too, and holds as an
 indefinite suspension until a second moderator confirms it. A restriction or more resolves the person's other
 open reports with it. Every decision and confirmation is in the audit log, in its own transaction.
 """
